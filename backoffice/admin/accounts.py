@@ -1,0 +1,209 @@
+"""Admin screens of the accounts aggregate."""
+from __future__ import annotations
+
+from flask_admin.contrib.sqla.filters import FilterEqual
+from wtforms import PasswordField, SelectField
+from wtforms.validators import Email, Length, Optional, ValidationError
+
+from backoffice.admin.base import (ReadOnlyModelView, SecureModelView, has_role, state_filter,
+                                   validate_siret)
+from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, DelegationState,
+                               Habilitation, HabilitationRole, HabilitationState, Membership,
+                               OfProfile, ParcoursProProfile, PrescriberProfile, PrescriberType,
+                               ReferencingRequest, RequestState, StaffRole, Structure,
+                               StructureKind, Token, TokenPurpose, User, UserState)
+from backoffice.models.reference import DEPARTEMENTS_NOUVELLE_AQUITAINE
+
+CATEGORY = "Comptes et structures"
+
+STRUCTURE_LOOKUP = {"fields": ("raison_sociale", "sigle", "siret"), "page_size": 10,
+                    "placeholder": "Raison sociale, sigle ou SIRET"}
+USER_LOOKUP = {"fields": ("nom", "prenom", "email"), "page_size": 10,
+               "placeholder": "Nom, prénom ou courriel"}
+DEPARTEMENT_CHOICES = sorted(DEPARTEMENTS_NOUVELLE_AQUITAINE.items())
+LOWER = [lambda v: v.strip().lower() if v else v]
+
+
+class StructureView(SecureModelView):
+    column_list = ("raison_sociale", "sigle", "siret", "kind", "prescriber_type",
+                   "departement", "active", "created_at")
+    column_searchable_list = ("raison_sociale", "sigle", "siret")
+    column_filters = (state_filter(Structure.kind, StructureKind, "Type de structure"),
+                      FilterEqual(Structure.departement, "Département",
+                                  options=DEPARTEMENT_CHOICES),
+                      state_filter(Structure.prescriber_type, PrescriberType,
+                                   "Type d'organisme prescripteur"),
+                      "active")
+    enum_fields = {"kind": (StructureKind, "Type"),
+                   "prescriber_type": (PrescriberType, "Type d'organisme prescripteur")}
+    column_labels = {"raison_sociale": "Raison sociale", "sigle": "Sigle",
+                     "autorisee_autre_siren": "Organisme formateur d'un autre SIREN autorisé"}
+    form_columns = ("raison_sociale", "sigle", "siret", "kind", "prescriber_type", "adresse",
+                    "code_postal", "commune", "departement", "autorisee_autre_siren", "active")
+    form_overrides = {"departement": SelectField}
+    form_args = {
+        "departement": {"label": "Département", "coerce": lambda v: v or None,
+                        "choices": [("", "—")] + DEPARTEMENT_CHOICES},
+        "siret": {"validators": [validate_siret]},
+        "raison_sociale": {"validators": [Length(max=200, message="200 caractères au plus.")]},
+    }
+    form_ajax_refs = {"commune": {"fields": ("nom", "code_postal", "code_insee"),
+                                  "page_size": 10, "placeholder": "Nom ou code postal"}}
+
+    def on_model_change(self, form, model, is_created):
+        model.siren = model.siret[:9]
+
+
+class UserView(SecureModelView):
+    column_list = ("nom", "prenom", "email", "state", "staff_role", "last_login_at", "created_at")
+    column_searchable_list = ("nom", "prenom", "email")
+    column_filters = (state_filter(User.state, UserState),
+                      state_filter(User.staff_role, StaffRole, "Rôle d'équipe"))
+    enum_fields = {"state": (UserState, "État"), "staff_role": (StaffRole, "Rôle d'équipe")}
+    column_labels = {"last_login_at": "Dernière connexion"}
+    column_details_exclude_list = ("password_hash", "version", "session_generation")
+    form_columns = ("email", "nom", "prenom", "fonction", "telephone", "state", "staff_role",
+                    "new_password")
+    form_extra_fields = {"new_password": PasswordField(
+        "Nouveau mot de passe", validators=[Optional(), Length(
+            min=12, message="Le mot de passe compte au moins 12 caractères.")],
+        description="Laisser vide pour conserver le mot de passe actuel.")}
+    form_args = {"email": {"validators": [Email("Cette adresse électronique n'est pas valide.")],
+                           "filters": LOWER}}
+
+    # Staff accounts are managed by admins only: a moderator neither sees nor edits them.
+    def _restrict(self, query):
+        if has_role(StaffRole.ADMIN):
+            return query
+        return query.filter(User.staff_role.is_(None))
+
+    def get_query(self):
+        return self._restrict(super().get_query())
+
+    def get_count_query(self):
+        return self._restrict(super().get_count_query())
+
+    def get_one(self, id):
+        return self._restrict(super().get_query()).filter(User.id == id).one_or_none()
+
+    def on_model_change(self, form, model, is_created):
+        if form.staff_role.data and not has_role(StaffRole.ADMIN):
+            raise ValidationError("Seul un administrateur peut attribuer un rôle d'équipe.")
+        if form.new_password.data:
+            model.set_password(form.new_password.data)
+            model.session_generation = (model.session_generation or 0) + 1
+
+    def on_form_prefill(self, form, id):
+        form.new_password.data = ""
+
+
+class MembershipView(SecureModelView):
+    column_list = ("user", "structure", "is_referent", "profile_of", "profile_prescripteur",
+                   "profile_parcourspro", "created_at")
+    column_searchable_list = ("user.nom", "user.email", "structure.raison_sociale",
+                              "structure.siret")
+    column_filters = ("is_referent",
+                      state_filter(Membership.profile_of, OfProfile, "Profil OF"),
+                      state_filter(Membership.profile_prescripteur, PrescriberProfile,
+                                   "Profil prescripteur"))
+    enum_fields = {"profile_of": (OfProfile, "Profil OF"),
+                   "profile_prescripteur": (PrescriberProfile, "Profil prescripteur"),
+                   "profile_parcourspro": (ParcoursProProfile, "Profil ParcoursPro")}
+    column_labels = {"is_referent": "Référent", "beneficiaire": "Bénéficiaire ParcoursPro",
+                     "user.nom": "Nom", "user.email": "Courriel",
+                     "structure.raison_sociale": "Structure", "structure.siret": "SIRET"}
+    form_columns = ("user", "structure", "is_referent", "profile_of", "profile_prescripteur",
+                    "profile_parcourspro")
+    form_ajax_refs = {"user": USER_LOOKUP, "structure": STRUCTURE_LOOKUP}
+
+
+class _RequestView(SecureModelView):
+    column_list = ("user", "structure", "state", "created_at", "decided_by", "decided_at")
+    column_searchable_list = ("user.nom", "user.email", "structure.raison_sociale",
+                              "structure.siret")
+    column_labels = {"user.nom": "Nom", "user.email": "Courriel",
+                     "structure.raison_sociale": "Structure", "structure.siret": "SIRET"}
+    enum_fields = {"state": (RequestState, "État")}
+    form_columns = ("user", "structure", "state", "message", "decision_comment")
+    form_ajax_refs = {"user": USER_LOOKUP, "structure": STRUCTURE_LOOKUP}
+
+
+class AccountRequestView(_RequestView):
+    column_filters = (state_filter(AccountRequest.state, RequestState), "created_at")
+
+
+class AffiliationRequestView(_RequestView):
+    column_filters = (state_filter(AffiliationRequest.state, RequestState), "created_at")
+
+
+class ReferencingRequestView(SecureModelView):
+    column_list = ("raison_sociale", "siret", "kind", "requester", "state", "created_at")
+    column_searchable_list = ("raison_sociale", "sigle", "siret")
+    column_filters = (state_filter(ReferencingRequest.state, RequestState), "created_at")
+    enum_fields = {"state": (RequestState, "État"), "kind": (StructureKind, "Type"),
+                   "prescriber_type": (PrescriberType, "Type d'organisme prescripteur")}
+    column_labels = {"raison_sociale": "Raison sociale", "sigle": "Sigle",
+                     "requester": "Demandeur", "commune_nom": "Commune"}
+    form_columns = ("raison_sociale", "sigle", "siret", "kind", "prescriber_type", "adresse",
+                    "code_postal", "commune_nom", "requester", "state", "decision_comment")
+    form_args = {"siret": {"validators": [validate_siret]}}
+    form_ajax_refs = {"requester": USER_LOOKUP}
+
+
+class HabilitationView(SecureModelView):
+    column_list = ("siret", "user", "role", "state", "demarche", "created_at")
+    column_searchable_list = ("siret", "user.nom", "user.email")
+    column_filters = (state_filter(Habilitation.role, HabilitationRole, "Rôle"),
+                      state_filter(Habilitation.state, HabilitationState))
+    enum_fields = {"state": (HabilitationState, "État"), "role": (HabilitationRole, "Rôle")}
+    column_labels = {"demarche": "Démarche", "user.nom": "Nom", "user.email": "Courriel"}
+    form_columns = ("siret", "user", "role", "state")
+    form_args = {"siret": {"validators": [validate_siret]}}
+    form_ajax_refs = {"user": USER_LOOKUP}
+
+
+class DelegationView(SecureModelView):
+    column_list = ("siret_etablissement", "siret_tiers", "email_tiers", "role", "state",
+                   "end_date", "granted_by", "created_at")
+    column_searchable_list = ("siret_etablissement", "siret_tiers", "email_tiers")
+    column_filters = (state_filter(Delegation.state, DelegationState),
+                      state_filter(Delegation.role, HabilitationRole, "Rôle"), "end_date")
+    enum_fields = {"state": (DelegationState, "État"), "role": (HabilitationRole, "Rôle")}
+    column_labels = {"siret_etablissement": "SIRET de l'établissement",
+                     "siret_tiers": "SIRET du tiers", "email_tiers": "Courriel du tiers",
+                     "end_date": "Date de fin", "granted_by": "Délégué par",
+                     "accepted_by": "Accepté par", "accepted_at": "Accepté le",
+                     "ended_at": "Terminé le", "demarche": "Démarche"}
+    form_columns = ("siret_etablissement", "siret_tiers", "email_tiers", "role", "end_date",
+                    "granted_by", "state")
+    form_args = {"siret_etablissement": {"validators": [validate_siret]},
+                 "siret_tiers": {"validators": [validate_siret]},
+                 "email_tiers": {"validators": [Email("Adresse électronique non valide.")],
+                                 "filters": LOWER}}
+    form_ajax_refs = {"granted_by": USER_LOOKUP}
+
+
+class TokenView(ReadOnlyModelView):
+    """Single-use links: only their purpose, owner and dates; the secret is never stored."""
+
+    roles = (StaffRole.ADMIN,)
+    can_delete = True
+    column_list = ("purpose", "user", "created_at", "expires_at", "used_at")
+    column_details_list = column_list
+    column_filters = (state_filter(Token.purpose, TokenPurpose, "Usage"), "expires_at")
+    enum_fields = {"purpose": (TokenPurpose, "Usage")}
+    column_labels = {"expires_at": "Expire le", "used_at": "Utilisé le"}
+
+
+def register(admin) -> None:
+    admin.add_view(StructureView(Structure, "Structures", CATEGORY))
+    admin.add_view(UserView(User, "Utilisateurs", CATEGORY))
+    admin.add_view(MembershipView(Membership, "Rattachements et profils", CATEGORY))
+    admin.add_view(AccountRequestView(AccountRequest, "Demandes de compte", CATEGORY))
+    admin.add_view(AffiliationRequestView(AffiliationRequest, "Demandes d'affiliation",
+                                          CATEGORY))
+    admin.add_view(ReferencingRequestView(ReferencingRequest, "Demandes de référencement",
+                                          CATEGORY))
+    admin.add_view(HabilitationView(Habilitation, "Habilitations", CATEGORY))
+    admin.add_view(DelegationView(Delegation, "Délégations", CATEGORY))
+    admin.add_view(TokenView(Token, "Liens à usage unique", CATEGORY))

@@ -1,0 +1,313 @@
+"""The one secured base of every Flask-Admin screen.
+
+* Access by staff role: anonymous users go to the login page with ``next``; a logged-in
+  user without the role gets 403.
+* French everywhere (Flask-Admin's own French catalogue through Flask-Babel).
+* Forms carry Flask-WTF's CSRF token (the same one ``CSRFProtect`` checks on every POST).
+* Large lists use ``simple_list_pager`` (no COUNT over a big table) and eager-load the
+  relations they display (no query per row).
+* A constraint violation becomes a French error on the field concerned, and the
+  transaction is rolled back: nothing half-written stays in the database.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from flask import abort, redirect, request, url_for
+from flask_admin import AdminIndexView, expose
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla import filters as sqla_filters
+from flask_admin.contrib.sqla.form import AdminModelConverter
+from flask_admin.model import filters, typefmt
+from flask_admin.model.form import converts
+from flask_admin.contrib.sqla.filters import FilterEqual
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import UniqueConstraint, func, inspect, select
+from sqlalchemy.exc import IntegrityError
+from stdnum.fr import siret as stdnum_siret
+from wtforms import SelectField
+from wtforms.validators import ValidationError
+
+from backoffice import clock
+from backoffice.extensions import db
+from backoffice.models import StaffRole
+
+STAFF = (StaffRole.ADMIN, StaffRole.MODERATEUR)
+
+# French message for each CHECK constraint (by the name given in the model).
+CHECK_MESSAGES = {
+    "siret_14_chiffres": "Le SIRET doit compter exactement 14 chiffres.",
+    "siret_etab_14_chiffres": "Le SIRET de l'établissement doit compter 14 chiffres.",
+    "siret_tiers_14_chiffres": "Le SIRET du tiers doit compter 14 chiffres.",
+    "siren_du_siret": "Le SIREN doit être les 9 premiers chiffres du SIRET.",
+    "email_minuscules": "L'adresse électronique doit être écrite en minuscules.",
+    "reference_12_chiffres": "La référence d'une formation compte 12 chiffres.",
+    "reference_8_chiffres": "La référence d'une session compte 8 chiffres.",
+    "intitule_300": "L'intitulé compte 300 caractères au plus.",
+    "fin_apres_debut": "La date de fin doit être postérieure ou égale à la date de début.",
+    "places_positives": "Le nombre de places ne peut pas être négatif.",
+    "code_postal_5_chiffres": "Le code postal compte 5 chiffres.",
+    "annee_cursus_1_a_5": "L'année de cursus est comprise entre 1 et 5.",
+    "consentement_obligatoire": "Le consentement du candidat est obligatoire hors brouillon.",
+    "beneficiaire_toujours": "Le profil bénéficiaire ne peut pas être retiré.",
+}
+CHECK_FIELDS = {
+    "siren_du_siret": "siret", "fin_apres_debut": "date_fin", "places_positives": "places",
+    "consentement_obligatoire": "consentement", "siret_etab_14_chiffres": "siret_etablissement",
+    "siret_tiers_14_chiffres": "siret_tiers", "intitule_300": "intitule",
+    "reference_12_chiffres": "reference", "reference_8_chiffres": "reference",
+    "code_postal_5_chiffres": "code_postal", "annee_cursus_1_a_5": "annee_cursus",
+    "email_minuscules": "email", "beneficiaire_toujours": "beneficiaire",
+    "siret_14_chiffres": "siret",
+}
+
+
+def has_role(*roles: str) -> bool:
+    return current_user.is_authenticated and current_user.staff_role in roles
+
+
+def validate_siret(form, field):
+    value = (field.data or "").replace(" ", "")
+    if not value.isdigit() or len(value) != 14:
+        raise ValidationError("Le SIRET doit compter exactement 14 chiffres.")
+    if not stdnum_siret.is_valid(value):
+        raise ValidationError("Ce SIRET n'est pas valide (clé de contrôle incorrecte).")
+    field.data = value
+
+
+def enum_formatter(enum_cls):
+    """Show the French label of a stored code in lists and details."""
+    labels = enum_cls.labels()
+    return lambda view, context, model, name: labels.get(getattr(model, name),
+                                                        getattr(model, name))
+
+
+def state_filter(column, enum_cls, label="État"):
+    return FilterEqual(column, label, options=enum_cls.choices())
+
+
+class FilterConverter(sqla_filters.FilterConverter):
+    """Date-time filters on our ``UTCDateTime`` columns (values typed in Paris time)."""
+
+    @filters.convert("utcdatetime")
+    def conv_utc_datetime(self, column, name, **kwargs):
+        return self.conv_datetime(column, name, **kwargs)
+
+
+class ModelConverter(AdminModelConverter):
+    @converts("UTCDateTime")
+    def convert_utc_datetime(self, field_args, **extra):
+        return self.convert_datetime(field_args, **extra)
+
+
+def _local_datetime(view, value, name) -> str:
+    return clock.format_local(value)
+
+
+def _local_date(view, value, name) -> str:
+    return value.strftime("%d/%m/%Y")
+
+
+TYPE_FORMATTERS = {**typefmt.BASE_FORMATTERS, dt.datetime: _local_datetime,
+                   dt.date: _local_date}
+DETAIL_TYPE_FORMATTERS = {**typefmt.DETAIL_FORMATTERS, dt.datetime: _local_datetime,
+                          dt.date: _local_date}
+
+
+class AdminForm(FlaskForm):
+    """Flask-Admin forms on Flask-WTF: CSRF token and French WTForms messages."""
+
+
+class SecureIndexView(AdminIndexView):
+    roles = tuple(StaffRole)
+
+    def is_accessible(self) -> bool:
+        return has_role(*self.roles)
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        abort(403)
+
+    @expose("/")
+    def index(self):
+        return self.render("admin/backoffice_index.html")
+
+
+class SecureModelView(ModelView):
+    roles: tuple[str, ...] = STAFF
+    form_base_class = AdminForm
+    filter_converter = FilterConverter()
+    model_form_converter = ModelConverter
+    column_type_formatters = TYPE_FORMATTERS
+    column_type_formatters_detail = DETAIL_TYPE_FORMATTERS
+    can_view_details = True
+    can_export = False
+    page_size = 20
+    can_set_page_size = True
+    page_size_options = (20, 50, 100)
+    column_display_pk = False
+    # Most recent first by default.
+    column_default_sort = ("id", True)
+    # Never shown, never editable.
+    column_exclude_list = ("password_hash", "token_hash", "nir_chiffre", "version")
+    column_details_exclude_list = column_exclude_list
+    form_excluded_columns = ("password_hash", "token_hash", "nir_chiffre", "version",
+                             "created_at", "updated_at", "nom_normalise", "prenom_normalise")
+    column_labels = {
+        "id": "Identifiant", "created_at": "Créé le", "updated_at": "Modifié le",
+        "state": "État", "structure": "Structure", "user": "Utilisateur",
+        "email": "Courriel", "nom": "Nom", "prenom": "Prénom", "siret": "SIRET",
+        "siren": "SIREN", "reference": "Référence", "intitule": "Intitulé",
+        "departement": "Département", "commune": "Commune", "code_postal": "Code postal",
+        "telephone": "Téléphone", "fonction": "Fonction", "adresse": "Adresse",
+        "decided_by": "Décidé par", "decided_at": "Décidé le",
+        "decision_comment": "Commentaire de décision", "message": "Message",
+        "active": "Active", "role": "Rôle", "places": "Places",
+    }
+
+    # Code columns shown and edited through their enum: {"state": (CandidatureState, "État")}.
+    # Each becomes a select of French labels (empty choice when the column is nullable),
+    # a formatter showing the label, and a column label.
+    enum_fields: dict[str, tuple] = {}
+
+    def __init__(self, model, name=None, category=None, endpoint=None, **kwargs):
+        labels = dict(SecureModelView.column_labels)
+        labels.update(type(self).__dict__.get("column_labels", {}))
+        self.column_labels = labels
+        self._apply_enum_fields(model)
+        super().__init__(model, db.session, name=name, category=category,
+                         endpoint=endpoint, **kwargs)
+
+    def _apply_enum_fields(self, model) -> None:
+        overrides = dict(self.form_overrides or {})
+        args = dict(self.form_args or {})
+        formatters = dict(self.column_formatters or {})
+        for name, (enum_cls, label) in self.enum_fields.items():
+            nullable = model.__table__.c[name].nullable
+            overrides[name] = SelectField
+            choices = enum_cls.choices()
+            args[name] = {"label": label, **args.get(name, {}),
+                          "choices": [("", "—")] + choices if nullable else choices,
+                          "coerce": (lambda v: v or None) if nullable else str}
+            formatters.setdefault(name, enum_formatter(enum_cls))
+            self.column_labels.setdefault(name, label)
+        self.form_overrides, self.form_args = overrides, args
+        self.column_formatters = formatters
+
+    # -- access -------------------------------------------------------------------------
+    def is_accessible(self) -> bool:
+        return has_role(*self.roles)
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        abort(403)
+
+    # -- bad input ----------------------------------------------------------------------
+    def validate_form(self, form) -> bool:
+        if not super().validate_form(form):
+            return False
+        if request.method != "POST" or not hasattr(form, "_fields"):
+            return True
+        return self._check_unique(form)
+
+    def _unique_groups(self) -> list[tuple[str, ...]]:
+        table = self.model.__table__
+        groups = [tuple(c.name for c in con.columns) for con in table.constraints
+                  if isinstance(con, UniqueConstraint)]
+        groups += [(c.name,) for c in table.columns if c.unique]
+        return groups
+
+    def _check_unique(self, form) -> bool:
+        """Refuse a duplicate value before the database does, with a message on the field."""
+        mapper = inspect(self.model)
+        current_id = request.args.get("id", type=int)
+        ok = True
+        for columns in self._unique_groups():
+            values = {}
+            for column in columns:
+                attr = self._attribute_for_column(mapper, column)
+                if attr is None or attr not in form._fields:
+                    break
+                field_value = form._fields[attr].data
+                if hasattr(field_value, "id") and column.endswith("_id"):
+                    field_value = field_value.id
+                if field_value in (None, ""):
+                    break
+                values[column] = field_value
+            else:
+                query = select(func.count()).select_from(self.model)
+                for column, value in values.items():
+                    query = query.where(self.model.__table__.c[column] == value)
+                if current_id is not None:
+                    query = query.where(self.model.id != current_id)
+                if db.session.scalar(query):
+                    field = form._fields[self._attribute_for_column(mapper, columns[-1])]
+                    label = ", ".join(str(form._fields[self._attribute_for_column(mapper, c)]
+                                          .label.text) for c in columns)
+                    field.errors = list(field.errors) + [
+                        f"Cette valeur est déjà utilisée ({label}) : elle doit être unique."]
+                    ok = False
+        return ok
+
+    @staticmethod
+    def _attribute_for_column(mapper, column: str) -> str | None:
+        """The form field name for a column: the column itself or its relationship."""
+        for rel in mapper.relationships:
+            if any(c.name == column for c in rel.local_columns) and rel.direction.name == "MANYTOONE":
+                return rel.key
+        return column if column in mapper.columns else None
+
+    def create_model(self, form):
+        self._form_in_progress = form
+        return super().create_model(form)
+
+    def update_model(self, form, model):
+        self._form_in_progress = form
+        return super().update_model(form, model)
+
+    def handle_view_exception(self, exc: Exception) -> bool:
+        if isinstance(exc, IntegrityError):
+            message, field_name = self._explain_integrity_error(exc)
+            form = getattr(self, "_form_in_progress", None)
+            if form is not None and field_name and field_name in form._fields:
+                field = form._fields[field_name]
+                field.errors = list(field.errors) + [message]
+            from flask import flash
+            flash(f"Enregistrement refusé : {message}", "error")
+            return True
+        return super().handle_view_exception(exc)
+
+    def _explain_integrity_error(self, exc: IntegrityError) -> tuple[str, str | None]:
+        text = str(exc.orig)
+        for name, message in CHECK_MESSAGES.items():
+            if name in text:
+                return message, CHECK_FIELDS.get(name)
+        match = re.search(r"(?:UNIQUE constraint failed: [\w.]+|Key \((\w+)\))", text)
+        if "unique" in text.lower() or "duplicate" in text.lower():
+            field = match.group(1) if match and match.group(1) else None
+            return "Cette valeur est déjà utilisée : elle doit être unique.", field
+        if "foreign key" in text.lower():
+            return ("Cet enregistrement est lié à d'autres données (ou désigne un objet qui "
+                    "n'existe pas) : opération impossible.", None)
+        if "null" in text.lower():
+            return "Un champ obligatoire n'est pas renseigné.", None
+        return "Les données ne respectent pas les contraintes de la base.", None
+
+
+class ReadOnlyModelView(SecureModelView):
+    """Audit screens: list and detail only."""
+
+    can_create = False
+    can_edit = False
+    can_delete = False
+
+
+def register_views(admin) -> None:
+    from backoffice.admin import accounts, audit, candidatures, catalogue, messaging, reference
+
+    for module in (accounts, reference, catalogue, candidatures, messaging, audit):
+        module.register(admin)

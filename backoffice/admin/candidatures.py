@@ -1,0 +1,88 @@
+"""Admin screens of candidates and candidatures. The NIR is never shown."""
+from __future__ import annotations
+
+from flask_admin.contrib.sqla.filters import FilterEqual
+from wtforms.validators import Email, Optional, Regexp
+
+from backoffice.admin.base import SecureModelView, state_filter
+from backoffice.models import (Candidate, Candidature, CandidatureState, Civilite, Dispositif,
+                               FollowUpStep)
+from backoffice.models.reference import DEPARTEMENTS_NOUVELLE_AQUITAINE
+
+CATEGORY = "Candidatures"
+DEPARTEMENT_CHOICES = sorted(DEPARTEMENTS_NOUVELLE_AQUITAINE.items())
+
+
+class CandidateView(SecureModelView):
+    simple_list_pager = True
+    column_list = ("nom", "prenom", "date_naissance", "code_postal",
+                   "identifiant_france_travail", "inscrit_france_travail", "created_at")
+    column_searchable_list = ("nom", "prenom", "identifiant_france_travail",
+                              "identifiant_regional")
+    column_filters = ("date_naissance", "inscrit_france_travail", "created_at")
+    enum_fields = {"civilite": (Civilite, "Civilité")}
+    column_labels = {"date_naissance": "Date de naissance",
+                     "identifiant_france_travail": "Identifiant France Travail",
+                     "identifiant_regional": "Identifiant régional",
+                     "inscrit_france_travail": "Inscrit à France Travail",
+                     "created_by_structure": "Créé par la structure",
+                     "last_activity_at": "Dernière activité", "anonymised_at": "Anonymisé le",
+                     "extra": "Réponses complémentaires"}
+    column_details_exclude_list = ("nir_chiffre", "nom_normalise", "prenom_normalise")
+    form_columns = ("civilite", "nom", "prenom", "date_naissance", "email", "telephone",
+                    "code_postal", "commune", "identifiant_france_travail",
+                    "identifiant_regional", "inscrit_france_travail")
+    form_args = {
+        "email": {"validators": [Optional(), Email("Adresse électronique non valide.")]},
+        "code_postal": {"validators": [Optional(), Regexp(
+            r"^\d{5}$", message="Le code postal compte 5 chiffres.")]},
+    }
+    form_ajax_refs = {"commune": {"fields": ("nom", "code_postal"), "page_size": 10}}
+
+
+class CandidatureView(SecureModelView):
+    simple_list_pager = True
+    column_list = ("reference", "candidate", "session", "prescriber_structure", "state",
+                   "etape_suivi", "submitted_at")
+    column_searchable_list = ("reference", "candidate.nom", "session.reference")
+    column_filters = (state_filter(Candidature.state, CandidatureState),
+                      state_filter(Candidature.etape_suivi, FollowUpStep, "Étape du suivi"),
+                      FilterEqual("session.formation.dispositif", "Dispositif",
+                                  options=Dispositif.choices()),
+                      FilterEqual("session.commune.departement", "Département",
+                                  options=DEPARTEMENT_CHOICES),
+                      "submitted_at", "created_at")
+    enum_fields = {"state": (CandidatureState, "État"),
+                   "etape_suivi": (FollowUpStep, "Étape du suivi")}
+    column_labels = {"candidate": "Candidat", "session": "Session",
+                     "entry_point": "Point d'entrée", "prescriber_user": "Prescripteur",
+                     "prescriber_structure": "Structure prescriptrice",
+                     "positionneur": "Positionneur", "parcours_anterieur": "Parcours antérieur",
+                     "raisons_choix": "Raisons du choix", "suites_parcours": "Suites de parcours",
+                     "annee_cursus": "Année de cursus",
+                     "envoi_recapitulatif": "Récapitulatif envoyé au candidat",
+                     "consentement": "Consentement du candidat",
+                     "submitted_at": "Date de pré-inscription", "validated_at": "Validée le",
+                     "avis_at": "Avis donné le", "avis_by": "Avis donné par",
+                     "avis_motif": "Motif de l'avis", "candidate.nom": "Nom du candidat",
+                     "session.reference": "Référence de session",
+                     "extra": "Réponses complémentaires"}
+    form_columns = ("reference", "candidate", "session", "entry_point", "prescriber_user",
+                    "prescriber_structure", "positionneur", "state", "etape_suivi",
+                    "parcours_anterieur", "raisons_choix", "suites_parcours", "annee_cursus",
+                    "envoi_recapitulatif", "consentement", "avis_motif")
+    form_ajax_refs = {
+        "candidate": {"fields": ("nom", "prenom", "identifiant_france_travail"),
+                      "page_size": 10, "placeholder": "Nom, prénom ou identifiant"},
+        "session": {"fields": ("reference",), "page_size": 10},
+        "entry_point": {"fields": ("date_entree",), "page_size": 10},
+        "prescriber_user": {"fields": ("nom", "prenom", "email"), "page_size": 10},
+        "prescriber_structure": {"fields": ("raison_sociale", "siret"), "page_size": 10},
+    }
+    form_args = {"reference": {"validators": [Regexp(
+        r"^\d{1,12}$", message="La référence est un nombre de 12 chiffres au plus.")]}}
+
+
+def register(admin) -> None:
+    admin.add_view(CandidateView(Candidate, "Candidats", CATEGORY))
+    admin.add_view(CandidatureView(Candidature, "Candidatures", CATEGORY))

@@ -1,0 +1,87 @@
+"""Audit aggregate: the transition log of every state change, the runs of scheduled jobs
+and the stored versions of rule files."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backoffice import clock
+from backoffice.extensions import db
+from backoffice.models.base import LabelledEnum, UTCDateTime, in_check
+
+
+class TransitionLog(db.Model):
+    """One row per state change: which object, from, to, by whom, when and why."""
+
+    __tablename__ = "transition_log"
+    __table_args__ = (
+        Index("ix_transition_log_object", "object_type", "object_id", "at"),
+        Index("ix_transition_log_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[int] = mapped_column(Integer)
+    transition: Mapped[str] = mapped_column(String(60))
+    from_state: Mapped[str | None] = mapped_column(String(40))
+    to_state: Mapped[str] = mapped_column(String(40))
+    # NULL actor = the system (a scheduled job).
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    actor = relationship("User")
+
+
+class JobRunStatus(LabelledEnum):
+    EN_COURS = "en_cours", "En cours"
+    SUCCES = "succes", "Succès"
+    ECHEC = "echec", "Échec"
+
+
+class JobRun(db.Model):
+    __tablename__ = "job_run"
+    __table_args__ = (
+        in_check("status", JobRunStatus),
+        Index("ix_job_run_job_started_at", "job", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(60))
+    run_for: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default=JobRunStatus.EN_COURS)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    rows_seen: Mapped[int] = mapped_column(Integer, default=0)
+    rows_changed: Mapped[int] = mapped_column(Integer, default=0)
+    summary: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class RuleSetVersion(db.Model):
+    """A stored version of one rule file; exactly the active one is used by every worker."""
+
+    __tablename__ = "ruleset_version"
+    __table_args__ = (
+        UniqueConstraint("ruleset", "version"),
+        Index("ix_ruleset_version_ruleset_active", "ruleset", "active"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ruleset: Mapped[str] = mapped_column(String(60))
+    version: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    author = relationship("User")
+
+    def __str__(self) -> str:
+        return f"{self.ruleset} v{self.version}"

@@ -1,0 +1,70 @@
+"""Shared column types and helpers for the models.
+
+* ``UTCDateTime`` stores instants as naive UTC on every database and gives back
+  timezone-aware UTC datetimes, so SQLite and PostgreSQL behave the same.
+* ``LabelledEnum`` is a ``StrEnum`` whose members carry their French label.
+* ``in_check`` builds the CHECK constraint that keeps a code column within its enum.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import CheckConstraint, DateTime, types
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backoffice import clock
+
+
+class UTCDateTime(types.TypeDecorator):
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            # A naive value is a time typed by a user (admin form or filter): Paris time.
+            value = value.replace(tzinfo=clock.PARIS)
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc)
+
+
+class LabelledEnum(enum.StrEnum):
+    """A stored code with its French label: ``State.BROUILLON.label == "Brouillon"``."""
+
+    def __new__(cls, value: str, label: str):
+        obj = str.__new__(cls, value)
+        obj._value_ = value
+        obj.label = label
+        return obj
+
+    @classmethod
+    def choices(cls) -> list[tuple[str, str]]:
+        return [(member.value, member.label) for member in cls]
+
+    @classmethod
+    def labels(cls) -> dict[str, str]:
+        return {member.value: member.label for member in cls}
+
+
+def in_check(column: str, enum_cls: type[LabelledEnum], name: str | None = None,
+             nullable: bool = False) -> CheckConstraint:
+    values = ", ".join(f"'{member.value}'" for member in enum_cls)
+    condition = f"{column} IN ({values})"
+    if nullable:
+        condition = f"{column} IS NULL OR {condition}"
+    return CheckConstraint(condition, name=name or f"{column}_valide")
+
+
+class TimestampMixin:
+    created_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime, default=clock.now, nullable=False
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime, default=clock.now, onupdate=clock.now, nullable=False
+    )
