@@ -17,6 +17,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     from backoffice.auth import init_auth
     from backoffice.config import INSTANCE_DIR, Config
     from backoffice.extensions import babel, csrf, db, migrate
+    from backoffice.models.base import render_item
     from backoffice.views import init_views
 
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
@@ -37,7 +38,7 @@ def create_app(config: type | dict | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"),
-                     render_as_batch=True, compare_type=True)
+                     render_as_batch=True, compare_type=True, render_item=render_item)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=lambda: "fr", timezone_selector=lambda: "Europe/Paris")
     _configure_sqlite(app)

@@ -1,6 +1,8 @@
 """Flask-Admin screens under /admin, for staff roles only (see ``base.SecureModelView``)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 
 
@@ -10,7 +12,11 @@ def init_admin(app: Flask) -> None:
 
     from backoffice.admin import base
 
+    # Flask-Admin 2.2 ships a stale compiled French catalogue: ours is compiled from its
+    # own admin.po (see backoffice/translations/README.md).
+    translations = str(Path(__file__).parent.parent / "translations")
     admin = Admin(app, name="Back office — Administration", url="/admin",
+                  translations_path=translations,
                   index_view=base.SecureIndexView(name="Accueil", url="/admin"),
                   theme=Bootstrap4Theme(base_template="admin/backoffice_base.html",
                                         fluid=True))

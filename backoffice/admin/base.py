@@ -178,7 +178,7 @@ class SecureModelView(ModelView):
         labels.update(type(self).__dict__.get("column_labels", {}))
         self.column_labels = labels
         self._apply_enum_fields(model)
-        super().__init__(model, db.session, name=name, category=category,
+        super().__init__(model, db, name=name, category=category,
                          endpoint=endpoint, **kwargs)
 
     def _apply_enum_fields(self, model) -> None:
@@ -216,13 +216,13 @@ class SecureModelView(ModelView):
 
     def _unique_groups(self) -> list[tuple[str, ...]]:
         table = self.model.__table__
-        groups = [tuple(c.name for c in con.columns) for con in table.constraints
-                  if isinstance(con, UniqueConstraint)]
-        groups += [(c.name,) for c in table.columns if c.unique]
-        return groups
+        # Single unique columns are checked by Flask-Admin itself ("Existe déjà.").
+        return [tuple(c.name for c in con.columns) for con in table.constraints
+                if isinstance(con, UniqueConstraint) and len(con.columns) > 1]
 
     def _check_unique(self, form) -> bool:
-        """Refuse a duplicate value before the database does, with a message on the field."""
+        """Refuse a duplicate combination before the database does, with a message on the
+        field (e.g. a user attached twice to the same structure)."""
         mapper = inspect(self.model)
         current_id = request.args.get("id", type=int)
         ok = True

@@ -68,3 +68,10 @@ class TimestampMixin:
     updated_at: Mapped[dt.datetime] = mapped_column(
         UTCDateTime, default=clock.now, onupdate=clock.now, nullable=False
     )
+
+
+def render_item(type_, obj, autogen_context):
+    """Alembic autogenerate: write ``UTCDateTime`` columns as plain ``sa.DateTime()``."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime()"
+    return False

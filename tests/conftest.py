@@ -1,0 +1,101 @@
+"""Test fixtures: one application per run, an empty database for every test.
+
+The database is SQLite (a temporary file) unless ``TEST_DATABASE_URL`` names another one
+(PostgreSQL in CI). The schema is created once; after each test every table is emptied,
+so each test starts from an empty, isolated database — committed data included, which
+lets tests use real transactions and threads.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from sqlalchemy import text
+
+from backoffice import clock, create_app
+from backoffice.config import TestingConfig
+from backoffice.extensions import db as _db
+from tests import factories
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    if TEST_DATABASE_URL:
+        return TEST_DATABASE_URL
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    app = create_app(type("Config", (TestingConfig,), {"SQLALCHEMY_DATABASE_URI": database_url}))
+    with app.app_context():
+        _check_url(database_url)
+        _db.drop_all()
+        _db.create_all()
+    yield app
+    with app.app_context():
+        _db.session.remove()
+        _db.drop_all()
+        _db.engine.dispose()
+
+
+def _check_url(url: str) -> None:
+    engine_url = _db.engine.url.render_as_string(hide_password=False)
+    expected = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    assert engine_url == expected, (engine_url, expected)
+
+
+@pytest.fixture(autouse=True)
+def app_context(app):
+    with app.app_context():
+        yield
+        _db.session.remove()
+        _empty_tables()
+    clock.set_now(None)
+
+
+def _empty_tables() -> None:
+    tables = [t.name for t in reversed(_db.metadata.sorted_tables)]
+    with _db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE {} RESTART IDENTITY CASCADE".format(
+                ", ".join(f'"{t}"' for t in tables))))
+        else:
+            for table in tables:
+                conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+@pytest.fixture
+def db():
+    return _db
+
+
+@pytest.fixture
+def dialect() -> str:
+    return _db.engine.dialect.name
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def login(client, user_or_email, password: str = factories.PASSWORD):
+    """Log in through the login form, as a user would (CSRF included)."""
+    email = getattr(user_or_email, "email", user_or_email)
+    page = client.get("/connexion")
+    response = client.post("/connexion", data={
+        "email": email, "password": password, "csrf_token": csrf_token(page.text)})
+    return response
