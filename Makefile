@@ -1,0 +1,42 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_SCALE ?= 0.1
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: install run test test-sqlite test-postgres benchmark clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] < (3, 13), "Python 3.11 ou 3.12 requis (durable-rules)"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: install
+	$(BIN)/backoffice bootstrap --scale $(DEMO_SCALE)
+	$(BIN)/backoffice run --host $(HOST) --port $(PORT)
+
+test: install test-sqlite test-postgres
+
+test-sqlite: install
+	@echo "== Tests sur SQLite =="
+	env -u TEST_DATABASE_URL $(BIN)/python -m pytest
+
+test-postgres: install
+	@if [ -n "$(TEST_DATABASE_URL)" ]; then \
+		echo "== Tests sur PostgreSQL ($(TEST_DATABASE_URL)) =="; \
+		TEST_DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest; \
+	else \
+		echo "== TEST_DATABASE_URL non défini : tests PostgreSQL non lancés =="; \
+	fi
+
+benchmark: install
+	$(BIN)/python benchmarks/admin_lists.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache
