@@ -13,6 +13,7 @@ from flask import Flask
 
 def create_app(config: type | dict | None = None) -> Flask:
     from backoffice import models  # noqa: F401  (register every table on the metadata)
+    from backoffice import workflow
     from backoffice.admin import init_admin
     from backoffice.auth import init_auth
     from backoffice.config import INSTANCE_DIR, Config
@@ -43,6 +44,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=lambda: "fr", timezone_selector=lambda: "Europe/Paris")
     _configure_sqlite(app)
 
+    workflow.init_app(app)
     init_auth(app)
     init_views(app)
     init_admin(app)

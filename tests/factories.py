@@ -16,6 +16,7 @@ from backoffice.models import (Candidate, Candidature, CandidatureState, Certifi
 
 PASSWORD = "Mot-de-passe-de-test-2026"
 _counter = itertools.count(1)
+_PASSWORD_HASHES: dict[str, str] = {}  # scrypt is slow on purpose: hash each password once
 
 
 def _next() -> int:
@@ -51,7 +52,10 @@ def create_user(password: str = PASSWORD, **overrides) -> User:
                   state=UserState.ACTIF)
     values.update(overrides)
     user = User(**values)
-    user.set_password(password)
+    if password not in _PASSWORD_HASHES:
+        user.set_password(password)
+        _PASSWORD_HASHES[password] = user.password_hash
+    user.password_hash = _PASSWORD_HASHES[password]
     return _save(user)
 
 

@@ -13,8 +13,9 @@ from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, H
                                JobRun, OutboundMessage, ReferencingRequest, RuleSetVersion,
                                StaffRole, Structure, Token, TransitionLog)
 from tests.conftest import csrf_token, login
-from tests.factories import (create_candidate, create_commune, create_candidature, create_entry_point,
-                             create_member, create_staff, create_structure, create_user)
+from tests.factories import (create_candidate, create_candidature, create_commune,
+                             create_entry_point, create_formation, create_member,
+                             create_session, create_staff, create_structure, create_user)
 
 NIR = "295057512345678"
 
@@ -92,33 +93,57 @@ def test_every_admin_list_and_detail_renders_with_data(app, admin_client, one_of
             assert admin_client.get(f"{base}new/").status_code == 200, base
 
 
-def test_lists_use_no_count_and_no_query_per_row(app, admin_client, db):
-    """The candidature list issues the same number of queries for 2 rows as for 15, and
-    never counts the table."""
+def _queries_for(client, db, url) -> list[str]:
     statements: list[str] = []
 
     def record(conn, cursor, statement, *args):
         statements.append(statement)
 
-    def list_queries() -> list[str]:
-        statements.clear()
-        event.listen(db.engine, "before_cursor_execute", record)
-        try:
-            assert admin_client.get("/admin/candidature/").status_code == 200
-        finally:
-            event.remove(db.engine, "before_cursor_execute", record)
-        return list(statements)
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return statements
 
+
+@pytest.mark.parametrize("url, make_row", [
+    ("/admin/candidature/", lambda: create_candidature()),
+    ("/admin/session/", lambda: create_session()),
+    ("/admin/formation/", lambda: create_formation()),
+    ("/admin/membership/", lambda: create_member()),
+    ("/admin/transitionlog/", lambda: db_add(TransitionLog(
+        object_type="formation", object_id=1, transition="publier", to_state="validee",
+        actor=create_user()))),
+])
+def test_lists_issue_no_query_per_row(admin_client, db, url, make_row):
+    """A list page issues as many queries for 2 rows as for 15."""
     for _ in range(2):
-        create_candidature()
+        make_row()
     db.session.commit()
-    few = list_queries()
+    few = _queries_for(admin_client, db, url)
     for _ in range(13):
-        create_candidature()
+        make_row()
     db.session.commit()
-    many = list_queries()
-    assert len(few) == len(many)
-    assert not any("count(" in s.lower() and "candidature" in s.lower() for s in many)
+    many = _queries_for(admin_client, db, url)
+    assert len(few) == len(many), many
+
+
+@pytest.mark.parametrize("url, table", [("/admin/candidature/", "candidature"),
+                                        ("/admin/session/", "session"),
+                                        ("/admin/candidate/", "candidate"),
+                                        ("/admin/formation/", "formation"),
+                                        ("/admin/transitionlog/", "transition_log")])
+def test_big_lists_never_count_their_table(admin_client, db, url, table):
+    statements = _queries_for(admin_client, db, url)
+    assert not [s for s in statements if "count(" in s.lower() and f"from {table}" in s.lower()]
+
+
+def db_add(obj):
+    from backoffice.extensions import db
+
+    db.session.add(obj)
+    return obj
 
 
 def _post_form(client, url, data):
@@ -169,7 +194,6 @@ def test_valid_structure_is_created_from_the_admin(admin_client, db):
 
 
 def test_session_ending_before_start_is_a_field_error(admin_client, db):
-    from tests.factories import create_formation
 
     formation = create_formation()
     db.session.commit()
@@ -178,3 +202,24 @@ def test_session_ending_before_start_is_a_field_error(admin_client, db):
         "date_fin": "2027-02-01", "mode_entree": "date_fixe", "state": "active"})
     assert response.status_code == 200
     assert "La date de fin doit être postérieure" in response.text
+
+
+def test_required_field_message_is_french(admin_client, db):
+    response = _post_form(admin_client, "/admin/structure/new/", {"siret": "44306184100047"})
+    assert response.status_code == 200
+    assert "Ce champ est requis." in response.text
+
+
+def test_check_constraint_violation_is_a_field_error_and_nothing_is_written(admin_client, db):
+    """A negative number of places passes the form but not the database: the user gets
+    the French message on the field, and no session is stored."""
+    formation = create_formation()
+    db.session.commit()
+    response = _post_form(admin_client, "/admin/session/new/", {
+        "reference": "12345678", "formation": formation.id, "date_debut": "2027-03-01",
+        "date_fin": "2027-06-01", "mode_entree": "date_fixe", "state": "active",
+        "places": "-3"})
+    assert response.status_code == 200
+    assert "Le nombre de places ne peut pas être négatif." in response.text
+    from backoffice.models import Session
+    assert db.session.scalar(select(func.count()).select_from(Session)) == 0

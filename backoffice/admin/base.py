@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from flask import abort, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import AdminIndexView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla import filters as sqla_filters
@@ -30,9 +30,9 @@ from stdnum.fr import siret as stdnum_siret
 from wtforms import SelectField
 from wtforms.validators import ValidationError
 
-from backoffice import clock
+from backoffice import clock, workflow
 from backoffice.extensions import db
-from backoffice.models import StaffRole
+from backoffice.models import StaffRole, User
 
 STAFF = (StaffRole.ADMIN, StaffRole.MODERATEUR)
 
@@ -178,6 +178,10 @@ class SecureModelView(ModelView):
         labels.update(type(self).__dict__.get("column_labels", {}))
         self.column_labels = labels
         self._apply_enum_fields(model)
+        if workflow.has_workflow(model):
+            # States change only through the workflow (buttons on the detail page).
+            self.form_columns = tuple(c for c in self.form_columns or () if c != "state") or None
+            self.form_excluded_columns = (*self.form_excluded_columns, "state")
         super().__init__(model, db, name=name, category=category,
                          endpoint=endpoint, **kwargs)
 
@@ -196,6 +200,42 @@ class SecureModelView(ModelView):
             self.column_labels.setdefault(name, label)
         self.form_overrides, self.form_args = overrides, args
         self.column_formatters = formatters
+
+    # -- workflow: history and transition buttons on the detail page -------------------
+    details_template = "admin/backoffice_details.html"
+
+    def workflow_panel(self, model) -> dict | None:
+        if not workflow.has_workflow(type(model)):
+            return None
+        wf = workflow.workflow_for(model)
+        logs = workflow.history(model)
+        actors = {log.actor_id for log in logs if log.actor_id}
+        names = {user.id: user.full_name for user in db.session.scalars(
+            select(User).where(User.id.in_(actors)))} if actors else {}
+        return {"workflow": wf, "history": logs, "actor_names": names,
+                "transitions": workflow.available_transitions(model, current_user)}
+
+    @expose("/transition/", methods=("POST",))
+    def transition_view(self):
+        object_id = request.form.get("id", "")
+        model = self.get_one(object_id) if object_id.isdigit() else None
+        if model is None or not workflow.has_workflow(type(model)):
+            abort(404)
+        back = url_for(".details_view", id=object_id)
+        name = request.form.get("transition", "")
+        try:
+            log = workflow.fire(model, name, actor=current_user, reason=request.form.get("reason"))
+            db.session.commit()
+        except workflow.WorkflowError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            for violation in error.violations:
+                flash(f"{violation.message}", "warning")
+            return redirect(back)
+        wf = workflow.workflow_for(model)
+        flash(f"{wf.transitions[name].label} : fait. Nouvel état : "
+              f"{wf.state_label(log.to_state)}.", "success")
+        return redirect(back)
 
     # -- access -------------------------------------------------------------------------
     def is_accessible(self) -> bool:
@@ -276,7 +316,6 @@ class SecureModelView(ModelView):
             if form is not None and field_name and field_name in form._fields:
                 field = form._fields[field_name]
                 field.errors = list(field.errors) + [message]
-            from flask import flash
             flash(f"Enregistrement refusé : {message}", "error")
             return True
         return super().handle_view_exception(exc)
@@ -307,7 +346,8 @@ class ReadOnlyModelView(SecureModelView):
 
 
 def register_views(admin) -> None:
-    from backoffice.admin import accounts, audit, candidatures, catalogue, messaging, reference
+    from backoffice.admin import (accounts, audit, candidatures, catalogue, messaging, reference,
+                                  workflows)
 
-    for module in (accounts, reference, catalogue, candidatures, messaging, audit):
+    for module in (accounts, reference, catalogue, candidatures, messaging, audit, workflows):
         module.register(admin)

@@ -1,0 +1,190 @@
+"""Notifications: e-mails and regional hub messages, queued in ``OutboundMessage``.
+
+``queue_email`` renders a French message from ``templates/emails/<name>.txt`` and
+``.html``; the scheduled sending job delivers the queue. The side effects named in the
+workflow files (``effets:``) are registered here with ``@side_effect``. No message ever
+carries the NIR.
+"""
+from __future__ import annotations
+
+from flask import render_template
+from sqlalchemy import select
+
+from backoffice import clock
+from backoffice.extensions import db
+from backoffice.models import (AccountRequest, Candidature, Channel, Delegation, Dispositif,
+                               Formation, Membership, OfProfile, OutboundMessage,
+                               PrescriberProfile, RequestState, StaffRole, User, UserState)
+from backoffice.workflow import side_effect
+
+HUB_DISPOSITIFS = (Dispositif.HSP, Dispositif.CONVENTIONNE_REGION)  # region-funded offer
+
+
+def queue_email(recipient: str, template: str, *, subject: str, related=None,
+                idempotency_key: str | None = None, **context) -> OutboundMessage | None:
+    """Queue one e-mail (once per ``idempotency_key`` when given)."""
+    if not recipient:
+        return None
+    if idempotency_key and db.session.scalar(select(OutboundMessage.id).where(
+            OutboundMessage.idempotency_key == idempotency_key)):
+        return None
+    context.update(subject=subject)
+    message = OutboundMessage(
+        channel=Channel.EMAIL, recipient=recipient, subject=subject,
+        body_text=render_template(f"emails/{template}.txt", **context),
+        body_html=render_template(f"emails/{template}.html", **context),
+        related_type=type(related).__name__.lower() if related is not None else None,
+        related_id=getattr(related, "id", None), idempotency_key=idempotency_key,
+        next_attempt_at=clock.now())
+    db.session.add(message)
+    return message
+
+
+def queue_hub_message(payload: dict, *, related, idempotency_key: str) -> OutboundMessage | None:
+    if db.session.scalar(select(OutboundMessage.id).where(
+            OutboundMessage.idempotency_key == idempotency_key)):
+        return None
+    message = OutboundMessage(channel=Channel.HUB, recipient="hub", payload=payload,
+                              subject=payload.get("type"), related_type=type(related).__name__.lower(),
+                              related_id=related.id, idempotency_key=idempotency_key,
+                              next_attempt_at=clock.now())
+    db.session.add(message)
+    return message
+
+
+# -- recipients ---------------------------------------------------------------------------
+def _emails(query) -> list[str]:
+    return sorted(set(db.session.scalars(query)))
+
+
+def _structure_members(structure_ids, *, of_profiles=(), prescriber_profiles=(),
+                       referents=False) -> list[str]:
+    query = (select(User.email).join(Membership, Membership.user_id == User.id)
+             .where(Membership.structure_id.in_(list(structure_ids)),
+                    User.state == UserState.ACTIF))
+    conditions = []
+    if of_profiles:
+        conditions.append(Membership.profile_of.in_(of_profiles))
+    if prescriber_profiles:
+        conditions.append(Membership.profile_prescripteur.in_(prescriber_profiles))
+    if referents:
+        conditions.append(Membership.is_referent.is_(True))
+    from sqlalchemy import or_
+    return _emails(query.where(or_(*conditions)))
+
+
+def _moderators() -> list[str]:
+    return _emails(select(User.email).where(User.staff_role == StaffRole.MODERATEUR,
+                                            User.state == UserState.ACTIF))
+
+
+def _describe(obj) -> str:
+    if isinstance(obj, Formation):
+        return f"la formation {obj.reference} « {obj.intitule} »"
+    if isinstance(obj, Candidature):
+        return (f"la candidature {obj.reference} de {obj.candidate.prenom} "
+                f"{obj.candidate.nom.upper()} (session {obj.session.reference})")
+    if isinstance(obj, Delegation):
+        return f"la délégation du rôle {obj.role} sur le SIRET {obj.siret_etablissement}"
+    if isinstance(obj, User):
+        return "votre compte"
+    return "votre demande"
+
+
+def _notify(recipients, obj, transition, reason, log) -> None:
+    from backoffice.workflow import workflow_for
+
+    workflow = workflow_for(obj)
+    subject = f"{workflow.label} : {transition.label}"
+    for recipient in recipients:
+        queue_email(recipient, "transition", subject=subject, related=obj,
+                    idempotency_key=f"transition:{log.id}:{recipient}",
+                    description=_describe(obj), transition=transition,
+                    state_label=workflow.state_label(transition.target), reason=reason,
+                    at=clock.format_local(log.at))
+
+
+@side_effect("notifier_moderateurs")
+def notify_moderators(obj, *, transition, actor, reason, log):
+    _notify(_moderators(), obj, transition, reason, log)
+
+
+@side_effect("notifier_of")
+def notify_of(obj, *, transition, actor, reason, log):
+    from backoffice.workflow import _of_structures
+
+    profiles = ((OfProfile.PREINSCRIPTION, OfProfile.GENERAL) if isinstance(obj, Candidature)
+                else (OfProfile.CATALOGUE, OfProfile.GENERAL))
+    _notify(_structure_members(_of_structures(obj), of_profiles=profiles), obj, transition,
+            reason, log)
+
+
+@side_effect("notifier_prescripteur")
+def notify_prescriber(obj, *, transition, actor, reason, log):
+    _notify([obj.prescriber_user.email], obj, transition, reason, log)
+
+
+@side_effect("notifier_valideurs")
+def notify_validators(obj, *, transition, actor, reason, log):
+    _notify(_structure_members([obj.prescriber_structure_id],
+                               prescriber_profiles=(PrescriberProfile.N3,)),
+            obj, transition, reason, log)
+
+
+@side_effect("notifier_candidat")
+def notify_candidate(obj, *, transition, actor, reason, log):
+    if obj.envoi_recapitulatif and obj.candidate.email:
+        _notify([obj.candidate.email], obj, transition, reason, log)
+
+
+@side_effect("message_hub")
+def queue_for_hub(obj, *, transition, actor, reason, log):
+    """Candidatures on region-funded offer for candidates registered at France Travail,
+    and every avis on them, go to the regional hub (Agora)."""
+    formation = obj.session.formation
+    if formation.dispositif not in HUB_DISPOSITIFS or not obj.candidate.inscrit_france_travail:
+        return
+    payload = {
+        "type": "candidature", "evenement": transition.name, "etat": obj.state,
+        "reference": obj.reference, "date": log.at.isoformat(),
+        "session": obj.session.reference, "formation": formation.reference,
+        "dispositif": formation.dispositif, "motif": reason,
+        "candidat": {"identifiant_france_travail": obj.candidate.identifiant_france_travail,
+                     "identifiant_regional": obj.candidate.identifiant_regional,
+                     "nom": obj.candidate.nom, "prenom": obj.candidate.prenom,
+                     "date_naissance": obj.candidate.date_naissance.isoformat()},
+        "prescripteur": {"siret": obj.prescriber_structure.siret},
+    }
+    queue_hub_message(payload, related=obj, idempotency_key=f"hub:{log.id}")
+
+
+@side_effect("notifier_demandeur")
+def notify_requester(obj, *, transition, actor, reason, log):
+    user = getattr(obj, "user", None) or getattr(obj, "requester", None)
+    if user is not None:
+        _notify([user.email], obj, transition, reason, log)
+
+
+@side_effect("notifier_utilisateur")
+def notify_user(obj, *, transition, actor, reason, log):
+    _notify([obj.email], obj, transition, reason, log)
+
+
+@side_effect("notifier_valideurs_compte")
+def notify_account_validators(obj, *, transition, actor, reason, log):
+    """The référents of the structures the user asked to join; moderators when a structure
+    has no référent yet (first account)."""
+    structure_ids = set(db.session.scalars(select(AccountRequest.structure_id).where(
+        AccountRequest.user_id == obj.id, AccountRequest.state == RequestState.EN_ATTENTE)))
+    referents = _structure_members(structure_ids, referents=True) if structure_ids else []
+    _notify(referents or _moderators(), obj, transition, reason, log)
+
+
+@side_effect("notifier_tiers")
+def notify_third_party(obj, *, transition, actor, reason, log):
+    _notify([obj.email_tiers], obj, transition, reason, log)
+
+
+@side_effect("notifier_delegant")
+def notify_delegator(obj, *, transition, actor, reason, log):
+    _notify([obj.granted_by.email], obj, transition, reason, log)
