@@ -223,3 +223,19 @@ def test_check_constraint_violation_is_a_field_error_and_nothing_is_written(admi
     assert "Le nombre de places ne peut pas être négatif." in response.text
     from backoffice.models import Session
     assert db.session.scalar(select(func.count()).select_from(Session)) == 0
+
+
+def test_no_admin_form_loads_a_whole_related_table(app, admin_client):
+    """Every relation in an admin form is an AJAX lookup, never a select of all rows."""
+    from flask_admin.contrib.sqla.fields import QuerySelectField, QuerySelectMultipleField
+
+    offenders = []
+    for view in _model_views(app):
+        if not (view.can_create or view.can_edit):
+            continue
+        with app.test_request_context(f"/admin/{view.endpoint}/new/"):
+            form = view.create_form()
+            for field in form:
+                if isinstance(field, (QuerySelectField, QuerySelectMultipleField)):
+                    offenders.append(f"{view.endpoint}.{field.name}")
+    assert offenders == []

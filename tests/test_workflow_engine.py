@@ -372,4 +372,3 @@ def test_create_app_fails_on_a_malformed_workflow(tmp_path):
     (tmp_path / "session.yaml").write_text(BROKEN["nobody"][0], encoding="utf-8")
     with pytest.raises(WorkflowDefinitionError, match="session.yaml"):
         create_app(type("C", (TestingConfig,), {"WORKFLOWS_DIR": tmp_path}))
-    workflow.init_app(type("A", (), {"config": {}, "extensions": {}})())  # restore defaults
