@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 
 run: install
 	$(BIN)/backoffice bootstrap --scale $(DEMO_SCALE)
-	$(BIN)/backoffice run --host $(HOST) --port $(PORT)
+	$(BIN)/backoffice serve --host $(HOST) --port $(PORT)
 
 test: install test-sqlite test-postgres
 

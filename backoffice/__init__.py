@@ -61,7 +61,9 @@ def _check_production_settings(app: Flask) -> None:
 
 
 def _configure_sqlite(app: Flask) -> None:
-    """Foreign keys, WAL and a busy timeout on SQLite (the embedded default)."""
+    """Foreign keys, WAL and a busy timeout on SQLite (the embedded default), and real
+    transactions: pysqlite's own BEGIN handling breaks SAVEPOINTs (a released savepoint
+    would commit), so the driver is put in autocommit mode and SQLAlchemy emits BEGIN."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
@@ -80,3 +82,8 @@ def _configure_sqlite(app: Flask) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN")

@@ -80,8 +80,82 @@ def bootstrap_command(scale: float) -> None:
     click.echo(demo.accounts_table())
 
 
+@click.group("jobs")
+def jobs_group() -> None:
+    """Tâches planifiées : lister, lancer à la main."""
+
+
+@jobs_group.command("list")
+@with_appcontext
+def jobs_list_command() -> None:
+    """Liste les tâches, leur planification et leur prochaine exécution."""
+    from backoffice import scheduler
+
+    upcoming = scheduler.next_run_times()
+    for job in scheduler.jobs().values():
+        click.echo(f"{job.name:32} {job.schedule_text:28} prochaine : "
+                   f"{clock.format_local(upcoming[job.name])}  — {job.label}")
+
+
+@jobs_group.command("run")
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Montre ce qui serait fait, sans rien changer.")
+@click.option("--batch-size", type=int, default=500, show_default=True)
+@at_option
+@with_appcontext
+def jobs_run_command(name: str, dry_run: bool, batch_size: int) -> None:
+    """Lance la tâche NAME pour l'instant --at (maintenant par défaut)."""
+    from backoffice import scheduler
+
+    try:
+        run = scheduler.run_job(name, dry_run=dry_run, batch_size=batch_size)
+    except scheduler.UnknownJob as error:
+        raise click.ClickException(str(error)) from None
+    if run.status == "echec":
+        raise click.ClickException(f"{name} : échec — {run.error}")
+    click.echo(f"{name} : {run.summary} ({run.rows_seen} vues, {run.rows_changed} modifiées)")
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler_command() -> None:
+    """Exécute les tâches planifiées (un seul processus à la fois : verrou)."""
+    from flask import current_app
+
+    from backoffice import scheduler
+
+    app = current_app._get_current_object()
+    lock = scheduler.SchedulerLock(app)
+    if not lock.acquire():
+        click.echo("Un autre planificateur tourne déjà : arrêt.")
+        raise SystemExit(3)
+    click.echo("Planificateur démarré : " + ", ".join(scheduler.jobs()))
+    try:
+        scheduler.build_scheduler(app, background=False).start()
+    finally:
+        lock.release()
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.option("--no-scheduler", is_flag=True, help="Ne pas lancer les tâches planifiées.")
+@with_appcontext
+def serve_command(host: str, port: int, no_scheduler: bool) -> None:
+    """Sert le back office (développement / démonstration), avec les tâches planifiées."""
+    from flask import current_app
+
+    from backoffice import scheduler
+
+    app = current_app._get_current_object()
+    if not no_scheduler and scheduler.start_embedded(app):
+        click.echo("Tâches planifiées lancées dans ce processus.")
+    app.run(host=host, port=port, use_reloader=False, threaded=True)
+
+
 def register_commands(app: Flask) -> None:
-    for command in (demo_data_command, demo_accounts_command, bootstrap_command):
+    for command in (demo_data_command, demo_accounts_command, bootstrap_command, jobs_group,
+                    scheduler_command, serve_command):
         app.cli.add_command(command)
 
 

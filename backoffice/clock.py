@@ -8,6 +8,7 @@ Europe/Paris for display. Tests and the CLI (``--at``) set the clock with
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
@@ -16,6 +17,9 @@ UTC = dt.timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
 
 _fixed: dt.datetime | None = None
+# A scheduled job runs "for" an instant: inside its thread only, now() is that instant.
+_job_instant: contextvars.ContextVar[dt.datetime | None] = contextvars.ContextVar(
+    "job_instant", default=None)
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
@@ -26,6 +30,9 @@ def _as_utc(value: dt.datetime) -> dt.datetime:
 
 def now() -> dt.datetime:
     """The current instant, timezone-aware, in UTC."""
+    job_instant = _job_instant.get()
+    if job_instant is not None:
+        return job_instant
     if _fixed is not None:
         return _fixed
     return dt.datetime.now(UTC)
@@ -50,6 +57,17 @@ def frozen(value: dt.datetime) -> Iterator[dt.datetime]:
         yield now()
     finally:
         set_now(previous)
+
+
+@contextlib.contextmanager
+def running_at(value: dt.datetime) -> Iterator[dt.datetime]:
+    """``now()`` is ``value`` in the current thread (or task) only: used by scheduled jobs,
+    which may run beside web requests in the same process."""
+    token = _job_instant.set(_as_utc(value))
+    try:
+        yield _job_instant.get()
+    finally:
+        _job_instant.reset(token)
 
 
 def parse_instant(text: str) -> dt.datetime:

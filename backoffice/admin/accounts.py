@@ -84,7 +84,9 @@ class UserView(SecureModelView):
         return self._restrict(super().get_count_query())
 
     def get_one(self, id):
-        return self._restrict(super().get_query()).filter(User.id == id).one_or_none()
+        if not str(id).isdigit():
+            return None
+        return self._restrict(super().get_query()).filter(User.id == int(id)).one_or_none()
 
     def on_model_change(self, form, model, is_created):
         if form.staff_role.data and not has_role(StaffRole.ADMIN):

@@ -346,8 +346,9 @@ class ReadOnlyModelView(SecureModelView):
 
 
 def register_views(admin) -> None:
-    from backoffice.admin import (accounts, audit, candidatures, catalogue, messaging, reference,
-                                  workflows)
+    from backoffice.admin import (accounts, audit, candidatures, catalogue, jobs, messaging,
+                                  reference, workflows)
 
-    for module in (accounts, reference, catalogue, candidatures, messaging, audit, workflows):
+    for module in (accounts, reference, catalogue, candidatures, messaging, audit, workflows,
+                   jobs):
         module.register(admin)

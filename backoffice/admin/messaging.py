@@ -25,4 +25,4 @@ class OutboundMessageView(ReadOnlyModelView):
 
 
 def register(admin) -> None:
-    admin.add_view(OutboundMessageView(OutboundMessage, "Courriels et messages hub", CATEGORY))
+    admin.add_view(OutboundMessageView(OutboundMessage, "Courriels", CATEGORY))

@@ -1,0 +1,394 @@
+"""The scheduled jobs and their schedule (one list: ``SCHEDULE``).
+
+Each job takes ``at`` (the instant it runs for), a batch size and ``dry_run``; selects
+due rows in SQL in id order (keyset batches, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL);
+commits per batch; changes states only through the workflow (so every change is in the
+transition log); and is idempotent: due rows are selected by state, and reminders carry
+an idempotency key, so a second run at the same instant changes and sends nothing. A run
+killed mid-way left only whole batches committed: the next run finishes the work.
+
+Durations (15 days, 2 years…) come from the ``deadlines`` rule file.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import smtplib
+import ssl
+import urllib.error
+import urllib.request
+from email.message import EmailMessage
+
+from flask import current_app
+from sqlalchemy import and_, delete, exists, func, or_, select, update
+
+from backoffice import clock, workflow
+from backoffice.extensions import db
+from backoffice.models import (Candidate, Candidature, CandidatureState, Channel, Delegation,
+                               DelegationState, Formation, FormationState, MessageStatus,
+                               OutboundMessage, PrescriberProfile, Session, SessionState, Token)
+from backoffice.notifications import queue_email
+from backoffice.scheduler import Job, JobResult
+
+MAX_ATTEMPTS = 5
+RETRY_BASE = dt.timedelta(minutes=5)  # 5, 10, 20, 40 minutes…
+
+
+def deadline(name: str) -> dt.timedelta:
+    """A duration of the ``deadlines`` rule set."""
+    from backoffice import rules_engine
+
+    return rules_engine.deadline(name)
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _batches(query, model, batch_size: int):
+    """Yield due objects in id order, one locked batch at a time."""
+    last_id = 0
+    while True:
+        batch_query = query.where(model.id > last_id).order_by(model.id).limit(batch_size)
+        if db.engine.dialect.name == "postgresql":
+            batch_query = batch_query.with_for_update(skip_locked=True, of=model)
+        batch = list(db.session.scalars(batch_query))
+        if not batch:
+            return
+        yield batch
+        last_id = batch[-1].id
+
+
+def _fire_due(query, model, transition: str, *, batch_size, dry_run, reason) -> tuple[int, int]:
+    seen = changed = 0
+    for batch in _batches(query, model, batch_size):
+        for obj in batch:
+            seen += 1
+            try:
+                with db.session.begin_nested():
+                    workflow.fire(obj, transition, actor=None, reason=reason)
+                changed += 1
+            except workflow.WorkflowError as error:
+                current_app.logger.warning("%s %s : %s", model.__name__, obj.id, error.message)
+        if dry_run:
+            db.session.rollback()
+        else:
+            db.session.commit()
+    return seen, changed
+
+
+def _working_days_before(at: dt.datetime, days: int) -> dt.datetime:
+    """The instant ``days`` working days (Monday–Friday) before ``at``."""
+    moment = at
+    while days > 0:
+        moment -= dt.timedelta(days=1)
+        if moment.astimezone(clock.PARIS).weekday() < 5:
+            days -= 1
+    return moment
+
+
+# -- catalogue ------------------------------------------------------------------------------
+def remind_moderation(*, at, batch_size, dry_run) -> JobResult:
+    """Formations waiting for moderation beyond the threshold: one reminder to the
+    moderators per formation and per submission."""
+    threshold = _working_days_before(at, deadline("rappel_moderation_jours_ouvres").days)
+    query = select(Formation).where(
+        Formation.state.in_([FormationState.EN_ATTENTE_MODERATION, FormationState.MODIFIEE]),
+        Formation.submitted_at <= threshold)
+    from backoffice.notifications import _moderators
+
+    seen = queued = 0
+    moderators = _moderators()
+    for batch in _batches(query, Formation, batch_size):
+        for formation in batch:
+            seen += 1
+            for email in moderators:
+                key = f"rappel_moderation:{formation.id}:{formation.submitted_at.isoformat()}:{email}"
+                if queue_email(email, "rappel_moderation", subject=(
+                        f"Formation à modérer depuis le {clock.format_local(formation.submitted_at, '%d/%m/%Y')}"),
+                        related=formation, idempotency_key=key, formation=formation,
+                        submitted=clock.format_local(formation.submitted_at)):
+                    queued += 1
+        db.session.rollback() if dry_run else db.session.commit()
+    return JobResult(seen, queued, f"{_plural(queued, 'rappel de modération envoyé', 'rappels de modération envoyés')} "
+                                   f"pour {_plural(seen, 'formation en attente', 'formations en attente')}")
+
+
+def archive_ended_formations(*, at, batch_size, dry_run) -> JobResult:
+    """Validated formations whose sessions have all ended are archived."""
+    today = clock.to_local(at).date()
+    live_session = select(Session.id).where(
+        Session.formation_id == Formation.id, Session.state == SessionState.ACTIVE,
+        Session.date_fin >= today)
+    any_session = select(Session.id).where(Session.formation_id == Formation.id)
+    query = select(Formation).where(
+        Formation.state.in_([FormationState.VALIDEE, FormationState.MODIFIEE]),
+        exists(any_session), ~exists(live_session))
+    seen, changed = _fire_due(query, Formation, "archiver", batch_size=batch_size,
+                              dry_run=dry_run, reason="Toutes les sessions sont terminées")
+    return JobResult(seen, changed, f"{_plural(changed, 'formation archivée', 'formations archivées')}")
+
+
+# -- candidatures ---------------------------------------------------------------------------
+def expire_drafts(*, at, batch_size, dry_run) -> JobResult:
+    limit = at - deadline("expiration_brouillon")
+    query = select(Candidature).where(Candidature.state == CandidatureState.BROUILLON,
+                                      Candidature.updated_at <= limit)
+    seen, changed = _fire_due(query, Candidature, "expirer_brouillon", batch_size=batch_size,
+                              dry_run=dry_run, reason="Brouillon non modifié depuis "
+                              f"{deadline('expiration_brouillon').days} jours")
+    return JobResult(seen, changed, f"{_plural(changed, 'brouillon placé', 'brouillons placés')} à la corbeille")
+
+
+def remind_level1_validation(*, at, batch_size, dry_run) -> JobResult:
+    """Level-1 candidatures close to expiry: the level-3 validators of the structure are
+    reminded once."""
+    limit = at - deadline("validation_niveau_1") + deadline("rappel_validation_niveau_1")
+    query = select(Candidature).where(
+        Candidature.state == CandidatureState.EN_ATTENTE_VALIDATION,
+        Candidature.submitted_at <= limit)
+    from backoffice.notifications import _structure_members
+
+    seen = queued = 0
+    for batch in _batches(query, Candidature, batch_size):
+        for candidature in batch:
+            seen += 1
+            expiry = candidature.submitted_at + deadline("validation_niveau_1")
+            validators = _structure_members([candidature.prescriber_structure_id],
+                                            prescriber_profiles=(PrescriberProfile.N3,))
+            for email in validators:
+                if queue_email(email, "rappel_validation", subject=(
+                        f"Candidature {candidature.reference} à valider avant le "
+                        f"{clock.format_local(expiry, '%d/%m/%Y')}"), related=candidature,
+                        idempotency_key=f"rappel_validation:{candidature.id}:{email}",
+                        candidature=candidature, expiry=clock.format_local(expiry)):
+                    queued += 1
+        db.session.rollback() if dry_run else db.session.commit()
+    return JobResult(seen, queued, f"{_plural(queued, 'rappel de validation envoyé', 'rappels de validation envoyés')}")
+
+
+def expire_level1_validation(*, at, batch_size, dry_run) -> JobResult:
+    limit = at - deadline("validation_niveau_1")
+    query = select(Candidature).where(
+        Candidature.state == CandidatureState.EN_ATTENTE_VALIDATION,
+        Candidature.submitted_at <= limit)
+    seen, changed = _fire_due(query, Candidature, "expirer_validation", batch_size=batch_size,
+                              dry_run=dry_run, reason="Non validée par un prescripteur de "
+                              f"niveau 3 dans les {deadline('validation_niveau_1').days} jours")
+    return JobResult(seen, changed, f"{_plural(changed, 'candidature expirée', 'candidatures expirées')} faute de validation")
+
+
+def mark_avis_not_given(*, at, batch_size, dry_run) -> JobResult:
+    """No avis after the session's late-entry date → ``avis_non_transmis``."""
+    today = clock.to_local(at).date()
+    query = (select(Candidature).join(Session, Session.id == Candidature.session_id)
+             .where(Candidature.state == CandidatureState.EN_ATTENTE_AVIS,
+                    Session.date_entree_tardive < today))
+    seen, changed = _fire_due(query, Candidature, "constater_avis_non_transmis",
+                              batch_size=batch_size, dry_run=dry_run,
+                              reason="Aucun avis avant la date d'entrée tardive")
+    return JobResult(seen, changed, f"{_plural(changed, 'candidature passée', 'candidatures passées')} en « avis non transmis »")
+
+
+# -- accounts ----------------------------------------------------------------------------------
+def end_delegations(*, at, batch_size, dry_run) -> JobResult:
+    """Delegations end the day after their end date."""
+    today = clock.to_local(at).date()
+    query = select(Delegation).where(Delegation.state == DelegationState.ACTIVE,
+                                     Delegation.end_date < today)
+    seen, changed = _fire_due(query, Delegation, "expirer", batch_size=batch_size,
+                              dry_run=dry_run, reason="Date de fin atteinte")
+    return JobResult(seen, changed, f"{_plural(changed, 'délégation terminée', 'délégations terminées')}")
+
+
+def purge_expired_tokens(*, at, batch_size, dry_run) -> JobResult:
+    """Expired or used single-use links are deleted (they can no longer serve)."""
+    condition = or_(Token.expires_at <= at, Token.used_at.is_not(None))
+    count = db.session.scalar(select(func.count()).select_from(Token).where(condition))
+    if not dry_run:
+        db.session.execute(delete(Token).where(condition))
+        db.session.commit()
+    return JobResult(count, count, f"{_plural(count, 'lien expiré ou utilisé supprimé', 'liens expirés ou utilisés supprimés')}")
+
+
+# -- retention (RGPD) ---------------------------------------------------------------------------
+def _last_activity():
+    latest = (select(func.max(Candidature.updated_at))
+              .where(Candidature.candidate_id == Candidate.id).scalar_subquery())
+    return func.coalesce(latest, Candidate.last_activity_at, Candidate.updated_at)
+
+
+def purge_personal_data(*, at, batch_size, dry_run) -> JobResult:
+    """Candidates without activity for the retention period are anonymised; a notice is
+    e-mailed first (when an address is known) ``preavis_purge`` before."""
+    retention, notice = deadline("conservation_donnees"), deadline("preavis_purge")
+    base = select(Candidate).where(Candidate.anonymised_at.is_(None))
+    noticed = 0
+    for batch in _batches(base.where(_last_activity() <= at - retention + notice,
+                                     _last_activity() > at - retention,
+                                     Candidate.email.is_not(None)), Candidate, batch_size):
+        for candidate in batch:
+            if queue_email(candidate.email, "preavis_purge", subject=(
+                    "Vos données seront bientôt supprimées"), related=candidate,
+                    idempotency_key=f"preavis_purge:{candidate.id}:{candidate.updated_at.date()}",
+                    candidate=candidate):
+                noticed += 1
+        db.session.rollback() if dry_run else db.session.commit()
+    seen = anonymised = 0
+    for batch in _batches(base.where(_last_activity() <= at - retention), Candidate, batch_size):
+        for candidate in batch:
+            seen += 1
+            anonymise(candidate, at)
+            anonymised += 1
+        db.session.rollback() if dry_run else db.session.commit()
+    return JobResult(seen, anonymised, f"{_plural(anonymised, 'candidat anonymisé', 'candidats anonymisés')}, "
+                                       f"{_plural(noticed, 'préavis envoyé', 'préavis envoyés')}")
+
+
+def anonymise(candidate: Candidate, at: dt.datetime) -> None:
+    candidate.nom = "ANONYME"
+    candidate.prenom = f"Candidat {candidate.id}"
+    candidate.date_naissance = candidate.date_naissance.replace(month=1, day=1)
+    for column in ("civilite", "email", "telephone", "identifiant_france_travail",
+                   "identifiant_regional", "nir_chiffre", "commune_id"):
+        setattr(candidate, column, None)
+    candidate.extra = {}
+    candidate.anonymised_at = at
+    db.session.execute(update(Candidature).where(Candidature.candidate_id == candidate.id)
+                       .values(parcours_anterieur=None, raisons_choix=None, suites_parcours=None,
+                               extra={}))
+
+
+# -- outbound queue ------------------------------------------------------------------------------
+def _due_messages(channel: str, at):
+    return select(OutboundMessage).where(OutboundMessage.channel == channel,
+                                         OutboundMessage.status == MessageStatus.EN_ATTENTE,
+                                         OutboundMessage.next_attempt_at <= at)
+
+
+def _record_failure(message: OutboundMessage, error: Exception, at) -> None:
+    message.attempts += 1
+    message.last_error = f"{type(error).__name__}: {error}"[:2000]
+    if message.attempts >= MAX_ATTEMPTS:
+        message.status = MessageStatus.ECHEC
+    else:
+        message.next_attempt_at = at + RETRY_BASE * 2 ** (message.attempts - 1)
+
+
+def send_emails(*, at, batch_size, dry_run) -> JobResult:
+    """Send queued e-mails through SMTP; retry with backoff, fail after MAX_ATTEMPTS.
+    Each message is committed as soon as it is sent, so a crash re-sends at most the
+    message in flight. Without SMTP settings, messages stay queued (readable in admin)."""
+    config = current_app.config
+    pending = db.session.scalar(select(func.count()).select_from(
+        _due_messages(Channel.EMAIL, at).subquery()))
+    if not config["SMTP_HOST"]:
+        return JobResult(pending, 0, f"Aucun serveur SMTP configuré : "
+                                     f"{_plural(pending, 'courriel reste', 'courriels restent')} en attente")
+    sent = failed = seen = 0
+    for batch in _batches(_due_messages(Channel.EMAIL, at), OutboundMessage, batch_size):
+        if dry_run:
+            seen += len(batch)
+            continue
+        try:
+            smtp = _smtp_connection(config)
+        except (OSError, smtplib.SMTPException) as error:
+            for message in batch:
+                _record_failure(message, error, at)
+                failed += 1
+            db.session.commit()
+            continue
+        with smtp:
+            for message in batch:
+                seen += 1
+                try:
+                    smtp.send_message(_email(message, config["MAIL_FROM"]))
+                except (OSError, smtplib.SMTPException) as error:
+                    _record_failure(message, error, at)
+                    failed += 1
+                else:
+                    message.status, message.sent_at = MessageStatus.ENVOYE, at
+                    message.attempts += 1
+                    sent += 1
+                db.session.commit()
+    return JobResult(seen, sent, f"{_plural(sent, 'courriel envoyé', 'courriels envoyés')}, "
+                                 f"{_plural(failed, 'échec', 'échecs')}")
+
+
+def _smtp_connection(config) -> smtplib.SMTP:
+    if config["SMTP_SSL"]:
+        smtp = smtplib.SMTP_SSL(config["SMTP_HOST"], config["SMTP_PORT"], timeout=30,
+                                context=ssl.create_default_context())
+    else:
+        smtp = smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=30)
+        if config["SMTP_STARTTLS"]:
+            smtp.starttls(context=ssl.create_default_context())
+    if config["SMTP_USER"]:
+        smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"])
+    return smtp
+
+
+def _email(message: OutboundMessage, sender: str) -> EmailMessage:
+    email = EmailMessage()
+    email["From"], email["To"], email["Subject"] = sender, message.recipient, message.subject
+    email["Message-ID"] = f"<message-{message.id}@backoffice>"
+    email.set_content(message.body_text or "")
+    if message.body_html:
+        email.add_alternative(message.body_html, subtype="html")
+    return email
+
+
+def deliver_hub_messages(*, at, batch_size, dry_run) -> JobResult:
+    """POST queued hub messages (JSON) to ``HUB_ENDPOINT_URL``; retry with backoff."""
+    url = current_app.config["HUB_ENDPOINT_URL"]
+    pending = db.session.scalar(select(func.count()).select_from(
+        _due_messages(Channel.HUB, at).subquery()))
+    if not url:
+        return JobResult(pending, 0, f"Aucun hub configuré : "
+                                     f"{_plural(pending, 'message reste', 'messages restent')} en attente")
+    sent = seen = 0
+    for batch in _batches(_due_messages(Channel.HUB, at), OutboundMessage, batch_size):
+        for message in batch:
+            seen += 1
+            if dry_run:
+                continue
+            body = json.dumps({"id": message.idempotency_key, **(message.payload or {})}).encode()
+            request = urllib.request.Request(url, data=body, method="POST", headers={
+                "Content-Type": "application/json", "Idempotency-Key": message.idempotency_key or ""})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                    response.read()
+            except (urllib.error.URLError, OSError) as error:
+                _record_failure(message, error, at)
+            else:
+                message.status, message.sent_at = MessageStatus.ENVOYE, at
+                message.attempts += 1
+                sent += 1
+            db.session.commit()
+    return JobResult(seen, sent, f"{_plural(sent, 'message envoyé', 'messages envoyés')} au hub")
+
+
+SCHEDULE = [
+    Job("envoi_courriels", "Envoi des courriels", send_emails,
+        {"minute": "*"}, "toutes les minutes"),
+    Job("envoi_hub", "Envoi des messages au hub régional", deliver_hub_messages,
+        {"minute": "*/5"}, "toutes les 5 minutes"),
+    Job("rappel_moderation", "Rappels de modération", remind_moderation,
+        {"day_of_week": "mon-fri", "hour": 8, "minute": 0}, "du lundi au vendredi à 8 h"),
+    Job("expiration_brouillons", "Brouillons de candidature à la corbeille", expire_drafts,
+        {"hour": 2, "minute": 0}, "chaque nuit à 2 h"),
+    Job("rappel_validation_niveau_1", "Rappels de validation (niveau 1)",
+        remind_level1_validation, {"hour": 7, "minute": 0}, "chaque jour à 7 h"),
+    Job("expiration_validation_niveau_1", "Expiration des candidatures de niveau 1",
+        expire_level1_validation, {"hour": 2, "minute": 15}, "chaque nuit à 2 h 15"),
+    Job("avis_non_transmis", "Avis non transmis après la date d'entrée tardive",
+        mark_avis_not_given, {"hour": 2, "minute": 30}, "chaque nuit à 2 h 30"),
+    Job("archivage_formations", "Archivage des formations terminées",
+        archive_ended_formations, {"hour": 3, "minute": 0}, "chaque nuit à 3 h"),
+    Job("fin_delegations", "Fin des délégations à leur date de fin", end_delegations,
+        {"hour": 0, "minute": 5}, "chaque jour à 0 h 05"),
+    Job("expiration_liens", "Suppression des liens expirés", purge_expired_tokens,
+        {"minute": 17}, "toutes les heures"),
+    Job("purge_rgpd", "Anonymisation des données anciennes (RGPD)", purge_personal_data,
+        {"hour": 4, "minute": 0}, "chaque nuit à 4 h"),
+]
