@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
-import html
+import markupsafe
 import socket
 from email import policy
 
@@ -115,7 +115,7 @@ def test_jobs_screen_lists_and_runs_jobs(client, db):
     page = client.get("/admin/taches/")
     assert page.status_code == 200
     for job in scheduler.jobs().values():
-        assert html.escape(job.label) in page.text
+        assert str(markupsafe.escape(job.label)) in page.text
     response = client.post("/admin/taches/lancer/", data={
         "job": "expiration_liens", "csrf_token": csrf_token(page.text)}, follow_redirects=True)
     assert "Suppression des liens expirés : 0 lien expiré ou utilisé supprimé" in response.text
