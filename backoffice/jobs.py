@@ -42,7 +42,7 @@ def deadline(name: str) -> dt.timedelta:
 
 
 def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
+    return f"{n} {one if n < 2 else many}"  # French: 0 and 1 take the singular
 
 
 def _batches(query, model, batch_size: int):
