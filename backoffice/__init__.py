@@ -13,7 +13,7 @@ from flask import Flask
 
 def create_app(config: type | dict | None = None) -> Flask:
     from backoffice import models  # noqa: F401  (register every table on the metadata)
-    from backoffice import workflow
+    from backoffice import forms_engine, workflow
     from backoffice.admin import init_admin
     from backoffice.auth import init_auth
     from backoffice.config import INSTANCE_DIR, Config
@@ -48,6 +48,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     init_auth(app)
     init_views(app)
     init_admin(app)
+    forms_engine.init_app(app)  # load and check forms/*.yaml: a bad file stops start-up
 
     from backoffice.cli import register_commands
     register_commands(app)
