@@ -10,6 +10,10 @@ import os
 from pathlib import Path
 
 INSTANCE_DIR = Path(os.environ.get("BACKOFFICE_INSTANCE", Path.cwd() / "instance"))
+# The definition files (rules/, workflows/, forms/) are data versioned with the code, at the
+# top of the checkout; a deployment that installs the package elsewhere points here.
+DEFINITIONS_DIR = Path(os.environ.get("BACKOFFICE_DEFINITIONS",
+                                      Path(__file__).resolve().parent.parent))
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -49,6 +53,9 @@ class Config:
     # Regional hub (Agora) endpoint for the outbound queue.
     HUB_ENDPOINT_URL = os.environ.get("HUB_ENDPOINT_URL", "")
     ADMIN_PAGE_SIZE = int(os.environ.get("ADMIN_PAGE_SIZE", "20"))
+    RULES_DIR = DEFINITIONS_DIR / "rules"
+    WORKFLOWS_DIR = DEFINITIONS_DIR / "workflows"
+    FORMS_DIR = DEFINITIONS_DIR / "forms"
 
 
 class TestingConfig(Config):
