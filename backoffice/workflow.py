@@ -367,8 +367,8 @@ def _model_states(model) -> set[str]:
 
 
 def init_app(app: Flask, directory: Path | None = None) -> None:
-    rulesets = {p.stem for p in (DEFAULT_DIRECTORY.parent / "rules").glob("*.y*ml")} | \
-               {p.stem for p in (DEFAULT_DIRECTORY.parent / "rules").glob("*.json")}
+    rules_dir = Path(app.config.get("RULES_DIR") or DEFAULT_DIRECTORY.parent / "rules")
+    rulesets = {p.stem for p in rules_dir.glob("*.yaml")} | {p.stem for p in rules_dir.glob("*.json")}
     workflows = load_workflows(directory or app.config.get("WORKFLOWS_DIR") or DEFAULT_DIRECTORY,
                                rulesets=rulesets or None)
     _workflows.clear()
