@@ -13,7 +13,7 @@ from flask import Flask
 
 def create_app(config: type | dict | None = None) -> Flask:
     from backoffice import models  # noqa: F401  (register every table on the metadata)
-    from backoffice import forms_engine, workflow
+    from backoffice import forms_engine, rules_engine, workflow
     from backoffice.admin import init_admin
     from backoffice.auth import init_auth
     from backoffice.config import INSTANCE_DIR, Config
@@ -45,6 +45,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     _configure_sqlite(app)
 
     workflow.init_app(app)
+    rules_engine.init_app(app)  # load and validate rules/ (a bad file fails start-up)
     init_auth(app)
     init_views(app)
     init_admin(app)

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from backoffice import clock, jobs, scheduler, workflow
+from backoffice import clock, scheduler, workflow
 from backoffice.models import (Candidate, Candidature, Delegation, Formation, Habilitation,
                                JobRun, OutboundMessage, StaffRole, StructureKind, Token,
                                TransitionLog)
@@ -22,16 +22,6 @@ from tests.factories import (create_candidate, create_candidature, create_format
 
 NOW = dt.datetime(2027, 3, 10, 9, 0, tzinfo=clock.PARIS)  # a Wednesday
 DAY = dt.timedelta(days=1)
-
-
-DEADLINES = {"expiration_brouillon": 15 * DAY, "validation_niveau_1": 15 * DAY,
-             "rappel_validation_niveau_1": 3 * DAY, "rappel_moderation_jours_ouvres": 5 * DAY,
-             "conservation_donnees": 2 * 365 * DAY, "preavis_purge": 30 * DAY}
-
-
-@pytest.fixture(autouse=True)
-def deadlines(monkeypatch):
-    monkeypatch.setattr(jobs, "deadline", DEADLINES.__getitem__)
 
 
 @pytest.fixture

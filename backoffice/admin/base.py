@@ -347,8 +347,8 @@ class ReadOnlyModelView(SecureModelView):
 
 def register_views(admin) -> None:
     from backoffice.admin import (accounts, audit, candidatures, catalogue, jobs, messaging,
-                                  reference, workflows)
+                                  reference, rules, workflows)
 
     for module in (accounts, reference, catalogue, candidatures, messaging, audit, workflows,
-                   jobs):
+                   jobs, rules):
         module.register(admin)
