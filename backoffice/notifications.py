@@ -20,6 +20,20 @@ from backoffice.workflow import side_effect
 HUB_DISPOSITIFS = (Dispositif.HSP, Dispositif.CONVENTIONNE_REGION)  # region-funded offer
 
 
+def render_email(template: str, **context) -> tuple[str, str]:
+    """The text and HTML bodies of ``templates/emails/<template>``."""
+    return (render_template(f"emails/{template}.txt", **context),
+            render_template(f"emails/{template}.html", **context))
+
+
+def transition_email_context(workflow, transition, *, description: str, reason: str | None,
+                             at) -> dict:
+    """Subject and template context of the e-mail announcing a transition."""
+    return {"subject": f"{workflow.label} : {transition.label}", "description": description,
+            "transition": transition, "state_label": workflow.state_label(transition.target),
+            "reason": reason, "at": clock.format_local(at)}
+
+
 def queue_email(recipient: str, template: str, *, subject: str, related=None,
                 idempotency_key: str | None = None, **context) -> OutboundMessage | None:
     """Queue one e-mail (once per ``idempotency_key`` when given)."""
@@ -28,11 +42,10 @@ def queue_email(recipient: str, template: str, *, subject: str, related=None,
     if idempotency_key and db.session.scalar(select(OutboundMessage.id).where(
             OutboundMessage.idempotency_key == idempotency_key)):
         return None
-    context.update(subject=subject)
+    body_text, body_html = render_email(template, subject=subject, **context)
     message = OutboundMessage(
         channel=Channel.EMAIL, recipient=recipient, subject=subject,
-        body_text=render_template(f"emails/{template}.txt", **context),
-        body_html=render_template(f"emails/{template}.html", **context),
+        body_text=body_text, body_html=body_html,
         related_type=type(related).__name__.lower() if related is not None else None,
         related_id=getattr(related, "id", None), idempotency_key=idempotency_key,
         next_attempt_at=clock.now())
@@ -94,14 +107,11 @@ def _describe(obj) -> str:
 def _notify(recipients, obj, transition, reason, log) -> None:
     from backoffice.workflow import workflow_for
 
-    workflow = workflow_for(obj)
-    subject = f"{workflow.label} : {transition.label}"
+    context = transition_email_context(workflow_for(obj), transition, description=_describe(obj),
+                                       reason=reason, at=log.at)
     for recipient in recipients:
-        queue_email(recipient, "transition", subject=subject, related=obj,
-                    idempotency_key=f"transition:{log.id}:{recipient}",
-                    description=_describe(obj), transition=transition,
-                    state_label=workflow.state_label(transition.target), reason=reason,
-                    at=clock.format_local(log.at))
+        queue_email(recipient, "transition", related=obj,
+                    idempotency_key=f"transition:{log.id}:{recipient}", **context)
 
 
 @side_effect("notifier_moderateurs")
@@ -141,21 +151,34 @@ def notify_candidate(obj, *, transition, actor, reason, log):
 def queue_for_hub(obj, *, transition, actor, reason, log):
     """Candidatures on region-funded offer for candidates registered at France Travail,
     and every avis on them, go to the regional hub (Agora)."""
-    formation = obj.session.formation
-    if formation.dispositif not in HUB_DISPOSITIFS or not obj.candidate.inscrit_france_travail:
+    formation, candidate = obj.session.formation, obj.candidate
+    if formation.dispositif not in HUB_DISPOSITIFS or not candidate.inscrit_france_travail:
         return
-    payload = {
-        "type": "candidature", "evenement": transition.name, "etat": obj.state,
-        "reference": obj.reference, "date": log.at.isoformat(),
-        "session": obj.session.reference, "formation": formation.reference,
-        "dispositif": formation.dispositif, "motif": reason,
-        "candidat": {"identifiant_france_travail": obj.candidate.identifiant_france_travail,
-                     "identifiant_regional": obj.candidate.identifiant_regional,
-                     "nom": obj.candidate.nom, "prenom": obj.candidate.prenom,
-                     "date_naissance": obj.candidate.date_naissance.isoformat()},
-        "prescripteur": {"siret": obj.prescriber_structure.siret},
-    }
+    payload = hub_payload(
+        event=transition.name, state=obj.state, reference=obj.reference, at=log.at,
+        session=obj.session.reference, formation=formation.reference,
+        dispositif=formation.dispositif, reason=reason,
+        identifiant_france_travail=candidate.identifiant_france_travail,
+        identifiant_regional=candidate.identifiant_regional, nom=candidate.nom,
+        prenom=candidate.prenom, date_naissance=candidate.date_naissance,
+        prescriber_siret=obj.prescriber_structure.siret)
     queue_hub_message(payload, related=obj, idempotency_key=f"hub:{log.id}")
+
+
+def hub_payload(*, event, state, reference, at, session, formation, dispositif, reason,
+                identifiant_france_travail, identifiant_regional, nom, prenom, date_naissance,
+                prescriber_siret) -> dict:
+    """The JSON message sent to the regional hub for a candidature (documented in the
+    README). Never the NIR."""
+    return {
+        "type": "candidature", "evenement": event, "etat": state, "reference": reference,
+        "date": at.isoformat(), "session": session, "formation": formation,
+        "dispositif": dispositif, "motif": reason,
+        "candidat": {"identifiant_france_travail": identifiant_france_travail,
+                     "identifiant_regional": identifiant_regional, "nom": nom,
+                     "prenom": prenom, "date_naissance": date_naissance.isoformat()},
+        "prescripteur": {"siret": prescriber_siret},
+    }
 
 
 @side_effect("notifier_demandeur")

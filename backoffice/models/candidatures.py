@@ -122,6 +122,7 @@ class Candidature(TimestampMixin, db.Model):
         Index("ix_candidature_structure_state", "prescriber_structure_id", "state"),
         Index("ix_candidature_prescriber_user_id", "prescriber_user_id"),
         Index("ix_candidature_state_updated_at", "state", "updated_at"),
+        Index("ix_candidature_submitted_at", "submitted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
