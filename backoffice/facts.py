@@ -103,6 +103,8 @@ _SESSION_PUBLICATION = {
     "commune": _f("texte", "commune du lieu de formation"),
     "code_postal": _f("texte", "code postal du lieu de formation"),
     "places": _f("nombre", "nombre de places"),
+    "deja_validee": _f("booleen", "la session faisait déjà partie de la version validée de "
+                                  "la formation (une session en cours peut y figurer)"),
 }
 _CANDIDATURE_CURSUS = {
     "type": _TYPE,
@@ -331,6 +333,8 @@ def publication_facts(formation: Formation, *, at: dt.datetime | None = None) ->
             "commune": commune.nom if commune else None,
             "code_postal": commune.code_postal if commune else None,
             "places": session.places,
+            "deja_validee": bool(formation.validated_at and session.created_at
+                                 and session.created_at <= formation.validated_at),
         }))
     return facts
 
