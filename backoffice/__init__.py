@@ -18,7 +18,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     from backoffice.auth import init_auth
     from backoffice.config import INSTANCE_DIR, Config
     from backoffice.extensions import babel, csrf, db, migrate
-    from backoffice.models.base import render_item
+    from backoffice.models.base import include_object, render_item
     from backoffice.views import init_views
 
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
@@ -39,7 +39,8 @@ def create_app(config: type | dict | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"),
-                     render_as_batch=True, compare_type=True, render_item=render_item)
+                     render_as_batch=True, compare_type=True, render_item=render_item,
+                     include_object=include_object)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=lambda: "fr", timezone_selector=lambda: "Europe/Paris")
     _configure_sqlite(app)

@@ -95,9 +95,20 @@ def login():
     form = LoginForm()
     next_url = _safe_next(request.values.get("next"))
     if form.validate_on_submit():
+        from backoffice.services import accounts as account_service
+
         email = form.email.data.strip().lower()
-        user = db.session.scalar(select(User).where(User.email == email))
-        if user is None or not user.check_password(form.password.data):
+        address = request.remote_addr
+        wait = account_service.login_wait(email, address)
+        user = None if wait else db.session.scalar(select(User).where(User.email == email))
+        if wait:
+            # Too many failures for this account or address: wait, whatever the password.
+            form.form_errors.append(
+                "Trop de tentatives de connexion infructueuses. Réessayez dans "
+                f"{account_service.format_wait(wait)}.")
+        elif user is None or not user.check_password(form.password.data):
+            account_service.record_login_failure(email, address)
+            db.session.commit()
             form.password.errors.append(
                 "Identifiant ou mot de passe incorrect.")
         elif not user.is_active:
@@ -106,6 +117,7 @@ def login():
                 "ou contactez le référent de votre structure.")
         else:
             login_user(user)
+            account_service.record_login_success(email, address)
             user.last_login_at = clock.now()
             db.session.commit()
             session.pop(ACTIVE_STRUCTURE_KEY, None)

@@ -132,3 +132,80 @@ def create_candidature(**overrides) -> Candidature:
         values["prescriber_user"] = create_member(structure, profile_prescripteur="prescripteur_n2")
     values.update(overrides)
     return _save(Candidature(**values))
+
+
+def create_publishable_formation(structure: Structure | None = None, **overrides) -> Formation:
+    """A brouillon that passes every publication check: one future session with a place."""
+    structure = structure or create_structure()
+    values = dict(structure=structure, objectif="Devenir carreleur.",
+                  programme="Pose de carrelage, chapes.", lien_web="https://www.exemple.fr/f",
+                  state=FormationState.BROUILLON)
+    values.update(overrides)
+    formation = create_formation(**values)
+    create_session(formation=formation, adresse="12 rue des Écoles", commune=create_commune())
+    db.session.refresh(formation)
+    return formation
+
+
+# -- prescription and avis (issue 7) -------------------------------------------------------
+def create_prescriber(profile: str = "prescripteur_n2", structure: Structure | None = None,
+                      **user) -> User:
+    """A prescriber user of ``structure`` (a new France Travail agency by default)."""
+    structure = structure or create_structure(kind=StructureKind.PRESCRIPTEUR,
+                                              prescriber_type="france_travail")
+    member = create_user(**user)
+    _save(Membership(user=member, structure=structure, profile_prescripteur=profile))
+    return member
+
+
+def create_of_manager(structure: Structure, profile: str = "gestionnaire_of_preinscription"
+                      ) -> User:
+    member = create_user()
+    _save(Membership(user=member, structure=structure, profile_of=profile))
+    return member
+
+
+def create_published_session(formation: Formation | None = None, **overrides) -> Session:
+    """A session of a validated formation, open to candidatures (searchable)."""
+    if formation is None:
+        formation = create_formation(state=FormationState.VALIDEE)
+    values = dict(formation=formation, date_publication=clock.today(),
+                  date_entree_tardive=clock.today() + dt.timedelta(days=60))
+    values.update(overrides)
+    return create_session(**values)
+
+
+# -- accounts, habilitations and delegations (issue 8) -----------------------------------------
+def create_referent(structure: Structure | None = None, **membership) -> User:
+    """A user who is the référent of ``structure`` (a new OF by default)."""
+    return create_member(structure or create_structure(), is_referent=True, **membership)
+
+
+def create_habilitation(user: User | None = None, siret_value: str | None = None,
+                        role: str = "declarant", state: str = "active"):
+    from backoffice.models import Habilitation
+
+    return _save(Habilitation(user=user or create_user(),
+                              siret=siret_value or siret.make(20_000_000 + _next()),
+                              role=role, state=state))
+
+
+def create_delegation(granted_by: User, siret_etablissement: str, **overrides):
+    from backoffice.models import Delegation
+
+    values = dict(granted_by=granted_by, siret_etablissement=siret_etablissement,
+                  siret_tiers=siret.make(30_000_000 + _next()),
+                  email_tiers=f"tiers{_next()}@exemple.fr", role="declarant", state="active")
+    values.update(overrides)
+    return _save(Delegation(**values))
+
+
+def create_referencing_request(requester: User | None = None, **overrides):
+    from backoffice.models import ReferencingRequest
+
+    n = _next()
+    values = dict(requester=requester, raison_sociale=f"Nouvelle structure {n}",
+                  siret=siret.make(40_000_000 + n), kind=StructureKind.PRESCRIPTEUR,
+                  prescriber_type="mission_locale")
+    values.update(overrides)
+    return _save(ReferencingRequest(**values))

@@ -3,7 +3,7 @@ transitions the current user may fire."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backoffice import workflow
 from backoffice.models import Formation, StaffRole, TransitionLog
@@ -70,3 +70,30 @@ def test_state_is_not_editable_in_admin_forms(moderator_client, db):
     page = moderator_client.get(f"/admin/formation/edit/?id={formation.id}")
     assert page.status_code == 200
     assert 'name="state"' not in page.text
+
+
+def test_validating_a_referencing_request_in_the_admin_creates_the_structure(moderator_client, db):
+    from backoffice.models import ReferencingRequest, Structure
+
+    request = ReferencingRequest(raison_sociale="Mission locale des Landes", siret="44306184100047",
+                                 kind="prescripteur", prescriber_type="mission_locale")
+    db.session.add(request)
+    db.session.commit()
+    url = f"/admin/referencingrequest/details/?id={request.id}"
+    moderator_client.post("/admin/referencingrequest/transition/", data={
+        "id": request.id, "transition": "valider",
+        "csrf_token": csrf_token(moderator_client.get(url).text)})
+    structure = db.session.scalar(select(Structure))
+    assert (structure.raison_sociale, structure.siret) == ("Mission locale des Landes",
+                                                           "44306184100047")
+    # A second request for the same SIRET is refused with the service's French message.
+    again = ReferencingRequest(raison_sociale="Doublon", siret="44306184100047",
+                               kind="prescripteur", prescriber_type="mission_locale")
+    db.session.add(again)
+    db.session.commit()
+    url = f"/admin/referencingrequest/details/?id={again.id}"
+    moderator_client.post("/admin/referencingrequest/transition/", data={
+        "id": again.id, "transition": "valider",
+        "csrf_token": csrf_token(moderator_client.get(url).text)})
+    assert "existe déjà" in moderator_client.get(url).text
+    assert db.session.scalar(select(func.count()).select_from(Structure)) == 1

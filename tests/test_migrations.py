@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from backoffice import create_app
 from backoffice.config import TestingConfig
 from backoffice.extensions import db
-from backoffice.models.base import render_item
+from backoffice.models.base import include_object, render_item
 
 
 @contextlib.contextmanager
@@ -51,7 +51,8 @@ def migrated_app(database_url, tmp_path):
 def test_migrations_match_the_models(migrated_app):
     with db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={
-            "compare_type": True, "render_item": render_item})
+            "compare_type": True, "render_item": render_item,
+            "include_object": include_object})
         diff = compare_metadata(context, db.metadata)
     assert diff == []
 

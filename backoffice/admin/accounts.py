@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from flask_admin.contrib.sqla.filters import FilterEqual
+from flask_login import current_user
 from wtforms import PasswordField, SelectField
 from wtforms.validators import Email, Length, Optional, ValidationError
 
-from backoffice.admin.base import (ReadOnlyModelView, SecureModelView, has_role, state_filter,
-                                   validate_siret)
+from backoffice.admin.base import (DomainError, ReadOnlyModelView, SecureModelView, has_role,
+                                   state_filter, validate_siret)
 from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, DelegationState,
                                Habilitation, HabilitationRole, HabilitationState, Membership,
                                OfProfile, ParcoursProProfile, PrescriberProfile, PrescriberType,
@@ -151,6 +152,16 @@ class ReferencingRequestView(SecureModelView):
     form_args = {"siret": {"validators": [validate_siret]}}
     form_ajax_refs = {"requester": USER_LOOKUP}
 
+    def fire_transition(self, model, name, *, reason):
+        """Validating creates the structure: the service does it (and the transition)."""
+        from backoffice.services import accounts
+
+        try:
+            accounts.decide_referencing(model, actor=current_user, accept=name == "valider",
+                                        reason=reason)
+        except accounts.AccountError as error:
+            raise DomainError(error.message) from None
+
 
 class HabilitationView(SecureModelView):
     column_list = ("siret", "user", "role", "state", "demarche", "created_at")
@@ -197,6 +208,19 @@ class TokenView(ReadOnlyModelView):
     column_labels = {"expires_at": "Expire le", "used_at": "Utilisé le"}
 
 
+class LoginThrottleView(ReadOnlyModelView):
+    """Failed logins per account and per address (brute-force delay); deleting a row
+    lifts the delay."""
+
+    roles = (StaffRole.ADMIN,)
+    can_delete = True
+    column_list = ("scope", "key", "failures", "last_failure_at", "blocked_until")
+    column_details_list = column_list
+    column_searchable_list = ("key",)
+    column_labels = {"scope": "Portée", "key": "Compte ou adresse", "failures": "Échecs",
+                     "last_failure_at": "Dernier échec", "blocked_until": "Bloqué jusqu'au"}
+
+
 def register(admin) -> None:
     admin.add_view(StructureView(Structure, "Structures", CATEGORY))
     admin.add_view(UserView(User, "Utilisateurs", CATEGORY))
@@ -209,3 +233,5 @@ def register(admin) -> None:
     admin.add_view(HabilitationView(Habilitation, "Habilitations", CATEGORY))
     admin.add_view(DelegationView(Delegation, "Délégations", CATEGORY))
     admin.add_view(TokenView(Token, "Liens à usage unique", CATEGORY))
+    from backoffice.models import LoginThrottle
+    admin.add_view(LoginThrottleView(LoginThrottle, "Tentatives de connexion", CATEGORY))

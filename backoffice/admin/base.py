@@ -36,6 +36,14 @@ from backoffice.models import StaffRole, User
 
 STAFF = (StaffRole.ADMIN, StaffRole.MODERATEUR)
 
+
+class DomainError(Exception):
+    """A refusal from a service, with a French ``message`` for the user."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
 # French message for each CHECK constraint (by the name given in the model).
 CHECK_MESSAGES = {
     "siret_14_chiffres": "Le SIRET doit compter exactement 14 chiffres.",
@@ -224,7 +232,7 @@ class SecureModelView(ModelView):
         back = url_for(".details_view", id=object_id)
         name = request.form.get("transition", "")
         try:
-            log = workflow.fire(model, name, actor=current_user, reason=request.form.get("reason"))
+            self.fire_transition(model, name, reason=request.form.get("reason"))
             db.session.commit()
         except workflow.WorkflowError as error:
             db.session.rollback()
@@ -232,10 +240,19 @@ class SecureModelView(ModelView):
             for violation in error.violations:
                 flash(f"{violation.message}", "warning")
             return redirect(back)
+        except DomainError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            return redirect(back)
         wf = workflow.workflow_for(model)
         flash(f"{wf.transitions[name].label} : fait. Nouvel état : "
-              f"{wf.state_label(log.to_state)}.", "success")
+              f"{wf.state_label(model.state)}.", "success")
         return redirect(back)
+
+    def fire_transition(self, model, name: str, *, reason: str | None) -> None:
+        """A transition button of the detail page; views whose transitions have more to do
+        than a state change call their service instead."""
+        workflow.fire(model, name, actor=current_user, reason=reason)
 
     # -- access -------------------------------------------------------------------------
     def is_accessible(self) -> bool:
@@ -349,6 +366,7 @@ def register_views(admin) -> None:
     from backoffice.admin import (accounts, audit, candidatures, catalogue, jobs, messaging,
                                   reference, rules, workflows)
 
-    for module in (accounts, reference, catalogue, candidatures, messaging, audit, workflows,
-                   jobs, rules):
+    from backoffice.admin import moderation
+    for module in (accounts, reference, catalogue, moderation, candidatures, messaging, audit,
+                   workflows, jobs, rules):
         module.register(admin)

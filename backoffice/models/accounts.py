@@ -431,3 +431,21 @@ class Token(db.Model):
     @property
     def is_usable(self) -> bool:
         return self.used_at is None and self.expires_at > clock.now()
+
+
+class LoginThrottle(db.Model):
+    """Failed logins counted per account (the e-mail typed) and per client address, to
+    slow down password guessing: after a few failures, a growing delay."""
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (
+        UniqueConstraint("scope", "key"),
+        CheckConstraint("scope IN ('compte', 'adresse')", name="scope_connu"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(10))
+    key: Mapped[str] = mapped_column(String(254))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

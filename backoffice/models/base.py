@@ -75,3 +75,12 @@ def render_item(type_, obj, autogen_context):
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime()"
     return False
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    """Alembic compare: leave out the full-text index of the catalogue (``formation_search``
+    and, on SQLite, its FTS5 shadow tables), which lives outside the models
+    (``backoffice/search.py``, migration ``0003_search``)."""
+    table = obj.table.name if type_ in ("index", "column", "foreign_key_constraint",
+                                        "unique_constraint") and hasattr(obj, "table") else name
+    return not (table or "").startswith("formation_search")

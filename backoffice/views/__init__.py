@@ -6,9 +6,15 @@ from flask import Flask
 
 def init_views(app: Flask) -> None:
     from backoffice import clock
-    from backoffice.views import main
+    from backoffice.views import accounts, main
 
     app.register_blueprint(main.bp)
+    from backoffice.views import avis, prescribers
+    app.register_blueprint(prescribers.bp)
+    app.register_blueprint(avis.bp)
+    app.register_blueprint(accounts.bp)
+    from backoffice.views import catalogue
+    app.register_blueprint(catalogue.bp)
     app.jinja_env.filters["local_datetime"] = clock.format_local
     app.jinja_env.filters["local_date"] = lambda d: "" if d is None else d.strftime("%d/%m/%Y")
     main.register_error_pages(app)

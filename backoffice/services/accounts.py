@@ -1,0 +1,623 @@
+"""Accounts: registration, activation, forgotten password, e-mail change, account and
+affiliation requests decided by référents (or moderators), rights, detaching users,
+habilitations and delegations of the "Mon Activité Formation" démarche, and the
+brute-force delay on logins.
+
+Services take keyword arguments, change state only through ``workflow.fire`` and raise
+``AccountError`` (French message); the caller commits.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from flask import url_for
+from sqlalchemy import or_, select
+
+from backoffice import clock, siret as siret_helpers, workflow
+from backoffice.extensions import db
+from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, DelegationState,
+                               Habilitation, HabilitationRole, HabilitationState, LoginThrottle,
+                               Membership, OfProfile, ParcoursProProfile, PrescriberProfile,
+                               ReferencingRequest, RequestState, Structure, Token,
+                               TokenPurpose, User, UserState)
+from backoffice.notifications import queue_email
+
+ACTIVATION_LIFETIME = dt.timedelta(hours=48)
+RESET_LIFETIME = dt.timedelta(hours=1)
+EMAIL_CHANGE_LIFETIME = dt.timedelta(hours=48)
+DELEGATION_LIFETIME = dt.timedelta(days=7)
+HABILITATION_CODE_LIFETIME = dt.timedelta(days=30)
+
+# Brute force: after FREE_FAILURES failures, each further attempt waits BASE_DELAY × 2^k.
+FREE_FAILURES = 5
+BASE_DELAY = dt.timedelta(seconds=30)
+MAX_DELAY = dt.timedelta(hours=1)
+
+INVALID_LINK = ("Ce lien n'est pas valide, a déjà été utilisé ou a expiré. "
+                "Recommencez la démarche pour en recevoir un nouveau.")
+
+
+class AccountError(Exception):
+    """A refused operation; ``message`` is French and meant for the user."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+# -- tokens ---------------------------------------------------------------------------------
+def find_token(secret: str, purpose: str) -> Token | None:
+    """The usable token of ``purpose`` whose secret is ``secret`` (None otherwise)."""
+    token = db.session.scalar(select(Token).where(Token.token_hash == Token.hash(secret or ""),
+                                                  Token.purpose == purpose))
+    return token if token is not None and token.is_usable else None
+
+
+def use_token(secret: str, purpose: str) -> Token:
+    token = find_token(secret, purpose)
+    if token is None:
+        raise AccountError(INVALID_LINK)
+    token.used_at = clock.now()
+    return token
+
+
+def _discard_tokens(user: User, purpose: str) -> None:
+    for token in db.session.scalars(select(Token).where(
+            Token.user_id == user.id, Token.purpose == purpose, Token.used_at.is_(None))):
+        token.used_at = clock.now()
+
+
+# -- structures -----------------------------------------------------------------------------
+def search_structures(query: str, limit: int = 20) -> list[Structure]:
+    """Active structures whose raison sociale, sigle or SIRET matches ``query``."""
+    query = (query or "").strip()
+    if len(query) < 2:
+        return []
+    digits = re.sub(r"\s", "", query)
+    if digits.isdigit():
+        condition = Structure.siret.startswith(digits)
+    else:
+        pattern = f"%{query.lower()}%"
+        condition = or_(db.func.lower(Structure.raison_sociale).like(pattern),
+                        db.func.lower(Structure.sigle).like(pattern))
+    return list(db.session.scalars(select(Structure).where(Structure.active.is_(True), condition)
+                                   .order_by(Structure.raison_sociale).limit(limit)))
+
+
+def check_siret(value: str | None) -> str:
+    value = re.sub(r"\s", "", value or "")
+    if not re.fullmatch(r"\d{14}", value):
+        raise AccountError("Le SIRET compte 14 chiffres.")
+    if not siret_helpers.is_valid(value):
+        raise AccountError("Ce numéro SIRET n'est pas valide (clé de contrôle incorrecte).")
+    return value
+
+
+def has_referent(structure_id: int) -> bool:
+    return db.session.scalar(select(Membership.id).where(
+        Membership.structure_id == structure_id, Membership.is_referent.is_(True)).limit(1)) \
+        is not None
+
+
+# -- registration and activation ------------------------------------------------------------
+def email_taken(email: str) -> bool:
+    return db.session.scalar(select(User.id).where(User.email == email.lower())) is not None
+
+
+def register(*, email: str, password: str, nom: str, prenom: str, fonction: str | None,
+             telephone: str | None, structure: Structure | None = None,
+             referencing: dict | None = None) -> User | None:
+    """A new account ``a_activer`` with its request (account request, or referencing request
+    when the structure is not listed) and the activation e-mail. When the address already
+    has an account, its owner is told by e-mail and nothing is created (the page answers
+    the same)."""
+    email = email.strip().lower()
+    existing = db.session.scalar(select(User).where(User.email == email))
+    if existing is not None:
+        queue_email(email, "compte_existant", subject="Demande de création de compte",
+                    related=existing, login_url=url_for("auth.login", _external=True),
+                    reset_url=url_for("accounts.forgotten_password", _external=True))
+        return None
+    user = User(email=email, nom=nom, prenom=prenom, fonction=fonction, telephone=telephone,
+                state=UserState.A_ACTIVER)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    if structure is not None:
+        db.session.add(AccountRequest(user=user, structure=structure))
+    else:
+        db.session.add(ReferencingRequest(requester=user, **(referencing or {})))
+    send_activation(user)
+    db.session.flush()
+    return user
+
+
+def send_activation(user: User) -> None:
+    _discard_tokens(user, TokenPurpose.ACTIVATION)
+    token, secret = Token.issue(purpose=TokenPurpose.ACTIVATION, lifetime=ACTIVATION_LIFETIME,
+                                user=user)
+    db.session.add(token)
+    queue_email(user.email, "activation", subject="Activez votre compte", related=user,
+                user=user, url=url_for("accounts.activate", secret=secret, _external=True),
+                expires=clock.format_local(token.expires_at))
+
+
+def activate(secret: str) -> User:
+    """The activation link: the account waits for validation (« Compte en cours de
+    validation »)."""
+    token = use_token(secret, TokenPurpose.ACTIVATION)
+    user = token.user
+    if user is None or user.state != UserState.A_ACTIVER:
+        raise AccountError(INVALID_LINK)
+    workflow.fire(user, "activer", actor=user)
+    return user
+
+
+# -- forgotten password and password change -------------------------------------------------
+def request_password_reset(email: str) -> None:
+    """Sends a reset link when the address has a usable account; silent otherwise."""
+    user = db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+    if user is None or user.state in (UserState.REFUSE, UserState.DESACTIVE):
+        return
+    _discard_tokens(user, TokenPurpose.REINITIALISATION)
+    token, secret = Token.issue(purpose=TokenPurpose.REINITIALISATION, lifetime=RESET_LIFETIME,
+                                user=user)
+    db.session.add(token)
+    queue_email(user.email, "reinitialisation", subject="Réinitialisation de votre mot de passe",
+                related=user, user=user,
+                url=url_for("accounts.reset_password", secret=secret, _external=True),
+                expires=clock.format_local(token.expires_at))
+
+
+def reset_password(secret: str, password: str) -> User:
+    token = use_token(secret, TokenPurpose.REINITIALISATION)
+    user = token.user
+    set_password(user, password)
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    """New password; every session of the user ends (the current one logs in again)."""
+    user.set_password(password)
+    user.session_generation = (user.session_generation or 0) + 1
+    _discard_tokens(user, TokenPurpose.REINITIALISATION)
+
+
+# -- e-mail change --------------------------------------------------------------------------
+def request_email_change(user: User, new_email: str) -> None:
+    new_email = new_email.strip().lower()
+    if new_email == user.email:
+        raise AccountError("C'est déjà votre adresse électronique.")
+    if email_taken(new_email):
+        raise AccountError("Cette adresse électronique ne peut pas être utilisée.")
+    _discard_tokens(user, TokenPurpose.CHANGEMENT_EMAIL)
+    token, secret = Token.issue(purpose=TokenPurpose.CHANGEMENT_EMAIL,
+                                lifetime=EMAIL_CHANGE_LIFETIME, user=user,
+                                payload={"email": new_email})
+    db.session.add(token)
+    queue_email(new_email, "changement_email", subject="Confirmez votre nouvelle adresse",
+                related=user, user=user, new_email=new_email,
+                url=url_for("accounts.confirm_email", secret=secret, _external=True),
+                expires=clock.format_local(token.expires_at))
+
+
+def confirm_email(secret: str) -> User:
+    token = use_token(secret, TokenPurpose.CHANGEMENT_EMAIL)
+    new_email = token.payload.get("email", "")
+    if email_taken(new_email):
+        raise AccountError("Cette adresse électronique ne peut pas être utilisée.")
+    token.user.email = new_email
+    return token.user
+
+
+# -- account and affiliation requests -------------------------------------------------------
+FAMILIES = ("profile_of", "profile_prescripteur", "profile_parcourspro")
+
+
+def allowed_profiles(structure: Structure) -> dict[str, list[tuple[str, str]]]:
+    """For each family, the (code, label) a référent may choose in ``structure``."""
+    choices = {"profile_of": [], "profile_prescripteur": [],
+               "profile_parcourspro": [(ParcoursProProfile.EMPLOYEUR.value,
+                                        ParcoursProProfile.EMPLOYEUR.label)]}
+    if structure.is_of:
+        choices["profile_of"] = [(p.value, p.label) for p in OfProfile]
+        choices["profile_parcourspro"].append((ParcoursProProfile.PRESTATAIRE.value,
+                                               ParcoursProProfile.PRESTATAIRE.label))
+    if structure.is_prescripteur:
+        choices["profile_prescripteur"] = [(p.value, p.label) for p in PrescriberProfile]
+    return choices
+
+
+def set_profiles(membership: Membership, profiles: dict) -> None:
+    allowed = allowed_profiles(membership.structure)
+    for family in FAMILIES:
+        value = (profiles or {}).get(family) or None
+        if value is not None and value not in {code for code, _ in allowed[family]}:
+            raise AccountError("Ce profil n'existe pas pour cette structure.")
+        setattr(membership, family, value)
+
+
+def _attach(user: User, structure: Structure, profiles: dict | None) -> Membership:
+    membership = db.session.scalar(select(Membership).where(
+        Membership.user_id == user.id, Membership.structure_id == structure.id))
+    if membership is None:
+        membership = Membership(user=user, structure=structure, beneficiaire=True,
+                                is_referent=not has_referent(structure.id))
+        db.session.add(membership)
+    set_profiles(membership, profiles or {})
+    db.session.flush()
+    return membership
+
+
+def decide_request(request_obj, *, actor: User, accept: bool, reason: str | None = None,
+                   profiles: dict | None = None) -> None:
+    """Valider or refuser an account or affiliation request. The first account of a
+    structure (no référent yet) is decided by staff and becomes its référent."""
+    user = request_obj.user
+    if not accept:
+        # The user first: the référent's right on them comes from the pending request.
+        if isinstance(request_obj, AccountRequest) and \
+                user.state == UserState.EN_ATTENTE_VALIDATION and not user.memberships:
+            workflow.fire(user, "refuser", actor=actor, reason=reason)
+        workflow.fire(request_obj, "refuser", actor=actor, reason=reason)
+        request_obj.decided_by = actor
+        request_obj.decision_comment = reason
+        return
+    if isinstance(request_obj, AccountRequest) and user.state != UserState.EN_ATTENTE_VALIDATION:
+        raise AccountError("Ce compte n'a pas encore été activé par son titulaire.")
+    if not workflow.may_fire(request_obj, workflow.workflow_for(request_obj)
+                             .transitions["valider"], actor):
+        raise workflow.PermissionDenied("Vous n'avez pas le droit de valider cette demande.")
+    workflow.fire(request_obj, "valider", actor=actor, reason=reason)
+    request_obj.decided_by = actor
+    _attach(user, request_obj.structure, profiles)
+    if user.state == UserState.EN_ATTENTE_VALIDATION:
+        workflow.fire(user, "valider", actor=actor, reason=reason)
+
+
+def request_affiliation(user: User, structure: Structure, message: str | None = None
+                        ) -> AffiliationRequest:
+    if db.session.scalar(select(Membership.id).where(Membership.user_id == user.id,
+                                                     Membership.structure_id == structure.id)):
+        raise AccountError("Vous êtes déjà rattaché à cette structure.")
+    if db.session.scalar(select(AffiliationRequest.id).where(
+            AffiliationRequest.user_id == user.id, AffiliationRequest.structure_id == structure.id,
+            AffiliationRequest.state == RequestState.EN_ATTENTE)):
+        raise AccountError("Une demande de rattachement à cette structure est déjà en attente.")
+    request_obj = AffiliationRequest(user=user, structure=structure, message=message)
+    db.session.add(request_obj)
+    db.session.flush()
+    return request_obj
+
+
+def pending_requests(structure_id: int) -> tuple[list[AccountRequest], list[AffiliationRequest]]:
+    accounts = list(db.session.scalars(
+        select(AccountRequest).join(User, User.id == AccountRequest.user_id)
+        .where(AccountRequest.structure_id == structure_id,
+               AccountRequest.state == RequestState.EN_ATTENTE,
+               User.state == UserState.EN_ATTENTE_VALIDATION)
+        .order_by(AccountRequest.created_at)))
+    affiliations = list(db.session.scalars(
+        select(AffiliationRequest).where(AffiliationRequest.structure_id == structure_id,
+                                         AffiliationRequest.state == RequestState.EN_ATTENTE)
+        .order_by(AffiliationRequest.created_at)))
+    return accounts, affiliations
+
+
+# -- referencing requests (« Ma structure n'est pas dans la liste ») --------------------------
+def pending_referencing_requests() -> list[ReferencingRequest]:
+    return list(db.session.scalars(select(ReferencingRequest).where(
+        ReferencingRequest.state == RequestState.EN_ATTENTE)
+        .order_by(ReferencingRequest.created_at, ReferencingRequest.id)))
+
+
+def _departement(code_postal: str | None) -> str | None:
+    if not code_postal or not re.fullmatch(r"\d{5}", code_postal):
+        return None
+    if code_postal.startswith("97"):
+        return code_postal[:3]
+    if code_postal.startswith("20"):  # Corse: 2A / 2B
+        return "2A" if code_postal < "20200" else "2B"
+    return code_postal[:2]
+
+
+def _commune_for(nom: str | None, code_postal: str | None):
+    from backoffice.models import Commune
+
+    if not nom or not code_postal:
+        return None
+    for commune in db.session.scalars(select(Commune).where(Commune.code_postal == code_postal)):
+        if commune.nom.strip().lower() == nom.strip().lower():
+            return commune
+    return None
+
+
+def decide_referencing(request_obj: ReferencingRequest, *, actor: User, accept: bool,
+                       reason: str | None = None) -> Structure | None:
+    """Valider (the structure is created from the request and the requester's account
+    request is attached to it) or refuser a referencing request. Moderators and admins
+    only (the workflow checks it). The SIRET must not belong to an existing structure."""
+    if not accept:
+        workflow.fire(request_obj, "refuser", actor=actor, reason=reason)
+        request_obj.decided_by = actor
+        request_obj.decision_comment = (reason or "").strip() or None
+        requester = request_obj.requester
+        if requester is not None and requester.state == UserState.EN_ATTENTE_VALIDATION \
+                and not requester.memberships and db.session.scalar(
+                    select(AccountRequest.id).where(
+                        AccountRequest.user_id == requester.id,
+                        AccountRequest.state == RequestState.EN_ATTENTE).limit(1)) is None:
+            # Without a structure the account has no use: it is refused with the request.
+            workflow.fire(requester, "refuser", actor=actor, reason=reason)
+        return None
+    siret = check_siret(request_obj.siret)
+    existing = db.session.scalar(select(Structure).where(Structure.siret == siret))
+    if existing is not None:
+        raise AccountError(f"Une structure avec le SIRET {siret} existe déjà "
+                           f"({existing.raison_sociale}) : refusez la demande et invitez le "
+                           "demandeur à choisir cette structure dans la liste.")
+    workflow.fire(request_obj, "valider", actor=actor, reason=reason)
+    commune = _commune_for(request_obj.commune_nom, request_obj.code_postal)
+    structure = Structure(raison_sociale=request_obj.raison_sociale, sigle=request_obj.sigle,
+                          siret=siret, siren=siret[:9], kind=request_obj.kind,
+                          prescriber_type=request_obj.prescriber_type,
+                          adresse=request_obj.adresse, code_postal=request_obj.code_postal,
+                          commune=commune,
+                          departement=commune.departement if commune is not None
+                          else _departement(request_obj.code_postal), active=True)
+    db.session.add(structure)
+    db.session.flush()
+    request_obj.structure = structure
+    request_obj.decided_by = actor
+    request_obj.decision_comment = (reason or "").strip() or None
+    requester = request_obj.requester
+    if requester is not None and requester.state in (UserState.A_ACTIVER,
+                                                      UserState.EN_ATTENTE_VALIDATION):
+        # First account of the new structure: decided on the moderators' first-accounts page.
+        db.session.add(AccountRequest(user=requester, structure=structure))
+    db.session.flush()
+    return structure
+
+
+# -- référent: rights and detaching ----------------------------------------------------------
+def structure_members(structure_id: int) -> list[Membership]:
+    return list(db.session.scalars(
+        select(Membership).join(User, User.id == Membership.user_id)
+        .where(Membership.structure_id == structure_id).order_by(User.nom, User.prenom)))
+
+
+def _referent_count(structure_id: int) -> int:
+    return len(list(db.session.scalars(select(Membership.id).where(
+        Membership.structure_id == structure_id, Membership.is_referent.is_(True)))))
+
+
+def update_rights(membership: Membership, *, actor: User, profiles: dict,
+                  is_referent: bool) -> None:
+    if membership.is_referent and not is_referent \
+            and _referent_count(membership.structure_id) <= 1:
+        raise AccountError("La structure doit garder au moins un référent : désignez-en un "
+                           "autre avant de retirer ce droit.")
+    set_profiles(membership, profiles)
+    membership.is_referent = is_referent
+
+
+def detach(membership: Membership, *, actor: User) -> None:
+    if membership.user_id == actor.id:
+        raise AccountError("Vous ne pouvez pas vous détacher vous-même de la structure.")
+    if membership.is_referent and _referent_count(membership.structure_id) <= 1:
+        raise AccountError("Le dernier référent ne peut pas quitter la structure.")
+    db.session.delete(membership)
+
+
+# -- brute force --------------------------------------------------------------------------------
+def _throttles(email: str, address: str | None) -> list[LoginThrottle]:
+    keys = [("compte", (email or "").strip().lower()[:254])]
+    if address:
+        keys.append(("adresse", address[:254]))
+    rows = []
+    for scope, key in keys:
+        row = db.session.scalar(select(LoginThrottle).where(LoginThrottle.scope == scope,
+                                                            LoginThrottle.key == key))
+        rows.append(row or LoginThrottle(scope=scope, key=key, failures=0))
+    return rows
+
+
+def login_wait(email: str, address: str | None) -> dt.timedelta | None:
+    """How long before a new attempt is allowed for this account or address (None: now)."""
+    now = clock.now()
+    waits = [row.blocked_until - now for row in _throttles(email, address)
+             if row.blocked_until is not None and row.blocked_until > now]
+    return max(waits) if waits else None
+
+
+def record_login_failure(email: str, address: str | None) -> None:
+    now = clock.now()
+    for row in _throttles(email, address):
+        row.failures = (row.failures or 0) + 1
+        row.last_failure_at = now
+        if row.failures >= FREE_FAILURES:
+            delay = min(BASE_DELAY * 2 ** (row.failures - FREE_FAILURES), MAX_DELAY)
+            row.blocked_until = now + delay
+        db.session.add(row)
+
+
+def record_login_success(email: str, address: str | None) -> None:
+    for row in _throttles(email, address)[:1]:  # the address keeps its count
+        if row.id is not None:
+            db.session.delete(row)
+
+
+def format_wait(wait: dt.timedelta) -> str:
+    seconds = max(1, int(wait.total_seconds() + 0.999))
+    if seconds < 60:
+        return f"{seconds} seconde{'s' if seconds > 1 else ''}"
+    minutes = (seconds + 59) // 60
+    return f"{minutes} minute{'s' if minutes > 1 else ''}"
+
+
+# -- habilitations and delegations -------------------------------------------------------------
+def issue_habilitation_code(siret: str) -> str:
+    """A single-use activation code for becoming gestionnaire of ``siret`` (shown once)."""
+    siret = check_siret(siret)
+    token, secret = Token.issue(purpose=TokenPurpose.CODE_HABILITATION,
+                                lifetime=HABILITATION_CODE_LIFETIME, payload={"siret": siret})
+    db.session.add(token)
+    return secret
+
+
+def _habilitation(user: User, siret: str) -> Habilitation | None:
+    return db.session.scalar(select(Habilitation).where(Habilitation.user_id == user.id,
+                                                        Habilitation.siret == siret))
+
+
+def activate_with_code(user: User, siret: str, code: str) -> Habilitation:
+    siret = check_siret(siret)
+    token = find_token((code or "").strip(), TokenPurpose.CODE_HABILITATION)
+    if token is None or token.payload.get("siret") != siret:
+        raise AccountError("Ce code d'activation n'est pas valide pour ce SIRET, a déjà été "
+                           "utilisé ou a expiré.")
+    token.used_at = clock.now()
+    habilitation = _habilitation(user, siret)
+    if habilitation is None:
+        habilitation = Habilitation(user=user, siret=siret, role=HabilitationRole.GESTIONNAIRE)
+        db.session.add(habilitation)
+        db.session.flush()
+    habilitation.role = HabilitationRole.GESTIONNAIRE
+    if habilitation.state != HabilitationState.ACTIVE:
+        # The administration's code is the decision: audited like every state change.
+        workflow.fire(habilitation, "activer_par_code", actor=user,
+                      reason="Code d'activation de l'administration")
+    db.session.flush()
+    return habilitation
+
+
+def gestionnaire_sirets(user: User) -> list[str]:
+    return sorted(set(db.session.scalars(select(Habilitation.siret).where(
+        Habilitation.user_id == user.id, Habilitation.role == HabilitationRole.GESTIONNAIRE,
+        Habilitation.state == HabilitationState.ACTIVE))))
+
+
+def request_access(user: User, siret: str, role: str) -> Habilitation:
+    siret = check_siret(siret)
+    if role not in {r.value for r in HabilitationRole}:
+        raise AccountError("Choisissez un rôle dans la liste.")
+    existing = _habilitation(user, siret)
+    if existing is not None and existing.state in (HabilitationState.ACTIVE,
+                                                   HabilitationState.DEMANDEE):
+        raise AccountError("Vous avez déjà une habilitation ou une demande en cours pour ce SIRET.")
+    managers = list(db.session.scalars(select(User)
+                                       .join(Habilitation, Habilitation.user_id == User.id)
+                                       .where(Habilitation.siret == siret,
+                                              Habilitation.role == HabilitationRole.GESTIONNAIRE,
+                                              Habilitation.state == HabilitationState.ACTIVE)))
+    if not managers:
+        raise AccountError("Ce SIRET n'a pas encore de gestionnaire : son gestionnaire doit "
+                           "d'abord activer son habilitation avec le code reçu.")
+    if existing is not None:
+        db.session.delete(existing)
+        db.session.flush()
+    habilitation = Habilitation(user=user, siret=siret, role=role)
+    db.session.add(habilitation)
+    db.session.flush()
+    for manager in managers:
+        queue_email(manager.email, "demande_habilitation", subject="Demande d'accès à votre SIRET",
+                    related=habilitation, user=user, siret=siret,
+                    role_label=HabilitationRole(role).label,
+                    url=url_for("accounts.habilitations", _external=True))
+    return habilitation
+
+
+def change_role(habilitation: Habilitation, *, actor: User, role: str) -> None:
+    if not _is_gestionnaire(actor, habilitation.siret):
+        raise workflow.PermissionDenied("Vous n'êtes pas gestionnaire de ce SIRET.")
+    if role not in {r.value for r in HabilitationRole}:
+        raise AccountError("Choisissez un rôle dans la liste.")
+    if habilitation.user_id == actor.id and role != HabilitationRole.GESTIONNAIRE:
+        raise AccountError("Vous ne pouvez pas retirer votre propre rôle de gestionnaire.")
+    habilitation.role = role
+
+
+def _is_gestionnaire(user: User, siret: str) -> bool:
+    return user.staff_role == "admin" or siret in gestionnaire_sirets(user)
+
+
+def delegate(*, actor: User, siret_etablissement: str, siret_tiers: str, email_tiers: str,
+             role: str, end_date: dt.date | None) -> Delegation:
+    siret_etablissement = check_siret(siret_etablissement)
+    siret_tiers = check_siret(siret_tiers)
+    if not _is_gestionnaire(actor, siret_etablissement):
+        raise workflow.PermissionDenied("Vous n'êtes pas gestionnaire de ce SIRET.")
+    if role not in {r.value for r in HabilitationRole}:
+        raise AccountError("Choisissez un rôle dans la liste.")
+    if end_date is not None and end_date < clock.today():
+        raise AccountError("La date de fin ne peut pas être passée.")
+    delegation = Delegation(granted_by=actor, siret_etablissement=siret_etablissement,
+                            siret_tiers=siret_tiers, email_tiers=email_tiers.strip().lower(),
+                            role=role, end_date=end_date)
+    db.session.add(delegation)
+    db.session.flush()
+    token, secret = Token.issue(purpose=TokenPurpose.ACCEPTATION_DELEGATION,
+                                lifetime=DELEGATION_LIFETIME,
+                                payload={"delegation_id": delegation.id})
+    db.session.add(token)
+    queue_email(delegation.email_tiers, "invitation_delegation",
+                subject="Délégation proposée sur la démarche Mon Activité Formation",
+                related=delegation, delegation=delegation, granted_by=actor,
+                role_label=HabilitationRole(role).label,
+                url=url_for("accounts.accept_delegation", secret=secret, _external=True),
+                expires=clock.format_local(token.expires_at))
+    return delegation
+
+
+def delegation_for_token(secret: str) -> tuple[Token, Delegation]:
+    token = find_token(secret, TokenPurpose.ACCEPTATION_DELEGATION)
+    delegation = token and db.session.get(Delegation, token.payload.get("delegation_id"))
+    if token is None or delegation is None or delegation.state != DelegationState.PROPOSEE:
+        raise AccountError(INVALID_LINK)
+    return token, delegation
+
+
+def answer_delegation(secret: str, *, actor: User, accept: bool) -> Delegation:
+    token, delegation = delegation_for_token(secret)
+    workflow.fire(delegation, "accepter" if accept else "refuser", actor=actor)
+    if accept:
+        delegation.accepted_by = actor
+    token.used_at = clock.now()
+    return delegation
+
+
+def search_demarche_users(*, sirets: list[str] | None, query: str = "", role: str = "",
+                          tiers: str = "") -> list[dict]:
+    """Users of the démarche: habilitations (tiers: no) and accepted delegations (tiers:
+    yes), searchable by SIRET or name, filtered by role and tiers. ``sirets`` limits to
+    those SIRETs (None: all, for the administration)."""
+    rows = []
+    query = (query or "").strip().lower()
+    if tiers != "oui":
+        stmt = select(Habilitation).where(Habilitation.state == HabilitationState.ACTIVE)
+        if sirets is not None:
+            stmt = stmt.where(Habilitation.siret.in_(sirets))
+        for h in db.session.scalars(stmt):
+            rows.append({"siret": h.siret, "user": h.user, "email": h.user.email,
+                         "role": h.role, "tiers": False, "siret_tiers": None, "object": h})
+    if tiers != "non":
+        stmt = select(Delegation).where(Delegation.state == DelegationState.ACTIVE)
+        if sirets is not None:
+            stmt = stmt.where(Delegation.siret_etablissement.in_(sirets))
+        for d in db.session.scalars(stmt):
+            rows.append({"siret": d.siret_etablissement, "user": d.accepted_by,
+                         "email": d.email_tiers, "role": d.role, "tiers": True,
+                         "siret_tiers": d.siret_tiers, "object": d})
+    if role:
+        rows = [r for r in rows if r["role"] == role]
+    if query:
+        compact = re.sub(r"\s", "", query)
+
+        def matches(row):
+            user = row["user"]
+            names = f"{user.nom} {user.prenom} {user.email}".lower() if user else row["email"]
+            return (compact.isdigit() and (row["siret"].startswith(compact) or (
+                row["siret_tiers"] or "").startswith(compact))) or query in names
+        rows = [r for r in rows if matches(r)]
+    return sorted(rows, key=lambda r: (r["siret"], r["email"]))

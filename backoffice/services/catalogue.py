@@ -1,0 +1,529 @@
+"""Catalogue operations of an organisme de formation and of the moderators.
+
+Views, admin actions and the CSV import stay thin and call these functions. Each takes
+keyword arguments (``actor=``), changes states only through ``workflow.fire`` and raises
+``CatalogueError`` (a French message, optionally the field concerned) on bad input. The
+caller owns the transaction: it commits once per user action, or rolls back.
+
+The validated version of a formation. When an OF edits a formation that is ``validee``
+(its fields or its sessions), the version moderators validated is first copied into
+``Formation.validated_snapshot`` (fields and sessions, see ``snapshot``): search shows the
+snapshot while it is set. « Publier » then fires ``modifier`` (→ ``modifiee``); a moderator
+who validates clears the snapshot (the live row becomes the validated version); one who
+asks for a complement keeps it, so the validated version stays visible while the OF
+corrects its changes.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import io
+
+from sqlalchemy import exists, func, select
+from werkzeug.datastructures import MultiDict
+
+from backoffice import clock, forms_engine, rules_engine, workflow
+from backoffice.extensions import db
+from backoffice.models import (Candidature, Certification, Commune, Formation,
+                               FormationState, Membership, OfProfile, Session, SessionState,
+                               Structure, User)
+
+CATALOGUE_PROFILES = (OfProfile.CATALOGUE, OfProfile.GENERAL)
+EDITABLE_STATES = (FormationState.BROUILLON, FormationState.COMPLEMENT_DEMANDE,
+                   FormationState.VALIDEE, FormationState.MODIFIEE)
+DATES_LOCKED_MESSAGE = (
+    "Les dates d'une session qui a commencé ou qui a reçu des candidatures ne peuvent pas "
+    "être modifiées : ne réutilisez pas une ancienne session en changeant ses dates, "
+    "créez une nouvelle session (à chaque période de formation correspond une référence "
+    "de session unique).")
+
+SNAPSHOT_FIELDS = ("intitule", "objectif", "programme", "certification_id", "lien_web",
+                   "financement", "dispositif", "numero_marche", "eligible_cpf",
+                   "modalite_formation_continue", "modalite_contrat_pro",
+                   "modalite_apprentissage", "annees_cursus", "organisme_formateur_id")
+SESSION_SNAPSHOT_FIELDS = ("reference", "date_debut", "date_fin", "adresse", "commune_id",
+                           "cedex", "organisme_formateur_id", "mode_entree", "places",
+                           "date_limite_inscription", "date_entree_tardive",
+                           "ouverte_candidature", "state")
+
+
+class CatalogueError(Exception):
+    """A refused catalogue operation; ``message`` is French, ``field`` the form field."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+# -- access ------------------------------------------------------------------------------
+def can_manage_catalogue(membership: Membership | None) -> bool:
+    return membership is not None and membership.profile_of in CATALOGUE_PROFILES
+
+
+# -- references --------------------------------------------------------------------------
+def next_formation_reference(*, at: dt.datetime | None = None) -> str:
+    """12 digits: the year then a counter (``202600000001``), one above the highest
+    reference of the year. Formations are never deleted (``supprimee`` is a state), so a
+    reference is never given twice; the unique constraint guards concurrent creations."""
+    year = clock.to_local(at or clock.now()).year
+    prefix = f"{year:04d}"
+    highest = db.session.scalar(select(func.max(Formation.reference))
+                                .where(Formation.reference.like(f"{prefix}%")))
+    number = int(highest[4:]) + 1 if highest else 1
+    return f"{prefix}{number:08d}"
+
+
+def next_session_reference() -> str:
+    """8 digits, one above the highest session reference (never reused: sessions are
+    never deleted, ``supprimee`` is a state)."""
+    highest = db.session.scalar(select(func.max(Session.reference)))
+    return f"{(int(highest) if highest else 0) + 1:08d}"
+
+
+# -- validated version -------------------------------------------------------------------
+def _json(value):
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def snapshot(formation: Formation) -> dict:
+    """The formation and its sessions as plain JSON (what search shows while modified)."""
+    data = {name: _json(getattr(formation, name)) for name in SNAPSHOT_FIELDS}
+    data["sessions"] = [{name: _json(getattr(s, name)) for name in SESSION_SNAPSHOT_FIELDS}
+                        for s in formation.sessions]
+    return data
+
+
+def mark_edited(formation: Formation) -> None:
+    """Call before changing a formation or one of its sessions: a validated formation
+    keeps the version moderators validated until its change is validated."""
+    if formation.state not in EDITABLE_STATES:
+        raise CatalogueError(
+            f"Cette formation est à l'état « {FormationState(formation.state).label} » : "
+            "elle ne peut pas être modifiée.")
+    if formation.state == FormationState.VALIDEE and formation.validated_snapshot is None:
+        formation.validated_snapshot = snapshot(formation)
+
+
+def has_pending_changes(formation: Formation) -> bool:
+    return formation.validated_snapshot is not None
+
+
+# -- formations --------------------------------------------------------------------------
+def create_formation(form, *, actor: User, structure: Structure) -> Formation:
+    formation = Formation(reference=next_formation_reference(), structure=structure,
+                          created_by=actor, state=FormationState.BROUILLON,
+                          annees_cursus=[], extra={})
+    form.populate(formation)
+    if formation.organisme_formateur_id is None and formation.organisme_formateur is None:
+        formation.organisme_formateur = structure
+    db.session.add(formation)
+    db.session.flush()
+    return formation
+
+
+def update_formation(formation: Formation, form, *, actor: User) -> Formation:
+    mark_edited(formation)
+    form.populate(formation)
+    db.session.flush()
+    return formation
+
+
+# -- sessions ----------------------------------------------------------------------------
+def session_has_candidatures(session: Session) -> bool:
+    if session.id is None:
+        return False
+    return bool(db.session.scalar(select(exists().where(Candidature.session_id == session.id))))
+
+
+def session_dates_locked(session: Session, *, today: dt.date | None = None) -> bool:
+    """A session that started or has candidatures keeps its dates. A copy made today
+    (« Dupliquer ») is not locked yet, so that its dates can be set."""
+    if session.id is None:
+        return False
+    today = today or clock.today()
+    created = clock.to_local(session.created_at).date() if session.created_at else today
+    started = session.date_debut <= today and created < today
+    return started or session_has_candidatures(session)
+
+
+def _check_session_values(session: Session, values: dict) -> None:
+    if values.get("date_debut") and values.get("date_fin") \
+            and values["date_fin"] < values["date_debut"]:
+        raise CatalogueError("La date de fin doit être postérieure ou égale à la date de "
+                             "début.", "date_fin")
+    if session_dates_locked(session):
+        for name in ("date_debut", "date_fin"):
+            if name in values and values[name] != getattr(session, name):
+                raise CatalogueError(DATES_LOCKED_MESSAGE, name)
+
+
+def create_session(formation: Formation, form, *, actor: User) -> Session:
+    mark_edited(formation)
+    session = Session(reference=next_session_reference(), state=SessionState.ACTIVE)
+    form.populate(session)
+    session.formation = formation
+    db.session.add(session)
+    db.session.flush()
+    return session
+
+
+def update_session(session: Session, form, *, actor: User) -> Session:
+    _check_session_values(session, form.values())
+    mark_edited(session.formation)
+    form.populate(session)
+    db.session.flush()
+    return session
+
+
+def duplicate_session(session: Session, *, actor: User) -> Session:
+    """A copy with a new reference (no candidatures, no entry points), to edit next."""
+    mark_edited(session.formation)
+    copy = Session(reference=next_session_reference(), formation=session.formation,
+                   state=SessionState.ACTIVE,
+                   **{name: getattr(session, name) for name in (
+                       "date_debut", "date_fin", "adresse", "commune_id", "cedex",
+                       "organisme_formateur_id", "mode_entree", "places",
+                       "date_limite_inscription", "date_entree_tardive",
+                       "ouverte_candidature")})
+    db.session.add(copy)
+    db.session.flush()
+    return copy
+
+
+def duplicate_warnings(formation: Formation) -> list:
+    """Probable duplicates (rule set ``duplicates``), as warnings to show."""
+    return [v for v in rules_engine.check("duplicates", formation)
+            if v.rule_id == "formation_doublon_probable"]
+
+
+# -- publication -------------------------------------------------------------------------
+def publication_transition(formation: Formation) -> str:
+    return "modifier" if formation.state == FormationState.VALIDEE else "publier"
+
+
+def publication_check(formation: Formation, *, at: dt.datetime | None = None) -> list:
+    """Every violation of the ``publication`` rule set (blocking ones first)."""
+    violations = rules_engine.check("publication", formation, at=at or clock.now())
+    return sorted(violations, key=lambda v: not v.blocking)
+
+
+def confirm_publication(formation: Formation, *, actor: User):
+    """« Confirmer la publication »: ``publier`` (→ en attente de modération) or, for a
+    validated formation, ``modifier`` (→ modifiée). Raises ``workflow.WorkflowError``."""
+    log = workflow.fire(formation, publication_transition(formation), actor=actor)
+    formation.moderation_comment = None
+    return log
+
+
+# -- moderation --------------------------------------------------------------------------
+def validate(formation: Formation, *, actor: User):
+    log = workflow.fire(formation, "valider", actor=actor)
+    formation.validated_snapshot = None
+    formation.moderation_comment = None
+    return log
+
+
+def request_complement(formation: Formation, *, actor: User, comment: str):
+    comment = (comment or "").strip()
+    if not comment:
+        raise CatalogueError("Le commentaire est obligatoire pour demander un complément.",
+                             "commentaire")
+    log = workflow.fire(formation, "demander_complement", actor=actor, reason=comment)
+    formation.moderation_comment = comment
+    return log
+
+
+def diff(formation: Formation) -> list[tuple[str, object, object]]:
+    """(field, validated value, current value) for each field that changed, sessions
+    included (one line per session added, removed or changed)."""
+    before = formation.validated_snapshot or {}
+    after = snapshot(formation)
+    lines = []
+    for name in SNAPSHOT_FIELDS:
+        if before.get(name) != after.get(name):
+            lines.append((name, before.get(name), after.get(name)))
+    old = {s["reference"]: s for s in before.get("sessions", [])}
+    new = {s["reference"]: s for s in after["sessions"]}
+    for reference in sorted(old.keys() | new.keys()):
+        a, b = old.get(reference), new.get(reference)
+        if a == b:
+            continue
+        lines.append((f"session {reference}", _session_text(a), _session_text(b)))
+    return lines
+
+
+def _session_text(data: dict | None) -> str:
+    if data is None:
+        return "—"
+    parts = [f"du {_fr_date(data['date_debut'])} au {_fr_date(data['date_fin'])}"]
+    for name in ("adresse", "cedex", "places", "mode_entree", "state"):
+        if data.get(name) not in (None, ""):
+            parts.append(f"{name} : {data[name]}")
+    return ", ".join(parts)
+
+
+def _fr_date(value: str | None) -> str:
+    return dt.date.fromisoformat(value).strftime("%d/%m/%Y") if value else "?"
+
+
+# -- CSV import --------------------------------------------------------------------------
+IMPORT_COLUMNS = (
+    ("reference_formation", "Référence de la formation (12 chiffres) à mettre à jour ; vide "
+                            "pour créer. Les lignes sans référence ayant le même intitulé et "
+                            "le même code Certif Info créent une seule formation."),
+    ("intitule", "Intitulé (obligatoire, 300 caractères au plus)"),
+    ("objectif", "Objectif"),
+    ("programme", "Programme et contenu"),
+    ("code_certifinfo", "Code Certif Info de la certification préparée"),
+    ("lien_web", "Lien web (http:// ou https://)"),
+    ("financement", "Financement"),
+    ("dispositif", "HSP, conventionne_region, non_conventionne ou apprentissage"),
+    ("numero_marche", "Numéro du marché"),
+    ("eligible_cpf", "oui ou non"),
+    ("modalite_formation_continue", "oui ou non (obligatoire)"),
+    ("modalite_contrat_pro", "oui ou non (obligatoire)"),
+    ("modalite_apprentissage", "oui ou non (obligatoire)"),
+    ("annees_cursus", "Années ouvertes à l'apprentissage séparées par | (ex. 1|2)"),
+    ("siret_organisme_formateur", "SIRET de l'organisme formateur (même SIREN) ; vide : "
+                                  "votre structure"),
+    ("reference_session", "Référence de la session (8 chiffres) à mettre à jour ; vide "
+                          "pour créer une session si des dates sont données"),
+    ("date_debut", "Début de la session (jj/mm/aaaa)"),
+    ("date_fin", "Fin de la session (jj/mm/aaaa)"),
+    ("mode_entree", "date_fixe, entrees_sorties_sequencees ou permanente (défaut date_fixe)"),
+    ("adresse", "Adresse du lieu de formation"),
+    ("code_postal", "Code postal du lieu de formation"),
+    ("commune", "Commune du lieu de formation"),
+    ("cedex", "Cedex"),
+    ("places", "Nombre de places"),
+    ("date_limite_inscription", "Date limite d'inscription (jj/mm/aaaa)"),
+    ("date_entree_tardive", "Date d'entrée tardive (jj/mm/aaaa)"),
+)
+IMPORT_MAX_BYTES = 5 * 1024 * 1024
+FORMATION_COLUMNS = ("intitule", "objectif", "programme", "lien_web", "financement",
+                     "dispositif", "numero_marche", "eligible_cpf",
+                     "modalite_formation_continue", "modalite_contrat_pro",
+                     "modalite_apprentissage")
+SESSION_COLUMNS = ("date_debut", "date_fin", "mode_entree", "adresse", "cedex", "places",
+                   "date_limite_inscription", "date_entree_tardive")
+
+
+@dataclasses.dataclass
+class ImportLine:
+    number: int
+    outcome: str  # "créée", "mise à jour", "erreur"
+    message: str
+    reference: str = ""
+
+
+@dataclasses.dataclass
+class ImportReport:
+    lines: list[ImportLine]
+    encoding: str
+    delimiter: str
+    all_or_nothing: bool = False
+    cancelled: bool = False
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for line in self.lines if line.outcome == "erreur")
+
+    @property
+    def imported(self) -> int:
+        return 0 if self.cancelled else len(self.lines) - self.errors
+
+
+def decode_csv(raw: bytes) -> tuple[str, str]:
+    """UTF-8 (with or without BOM), else Windows-1252."""
+    try:
+        return raw.decode("utf-8-sig"), "UTF-8"
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace"), "Windows-1252"
+
+
+def _delimiter(text: str) -> str:
+    first = text.split("\n", 1)[0]
+    return ";" if first.count(";") >= first.count(",") else ","
+
+
+def _yes_no(value: str) -> str:
+    folded = value.strip().lower()
+    return {"o": "oui", "1": "oui", "true": "oui", "vrai": "oui", "n": "non", "0": "non",
+            "false": "non", "faux": "non"}.get(folded, folded)
+
+
+def import_csv(raw: bytes, *, actor: User, structure: Structure,
+               all_or_nothing: bool = False) -> ImportReport:
+    """Create or update formations and sessions from a CSV file, one savepoint per line:
+    a bad line changes nothing and the others are imported (or nothing at all with
+    ``all_or_nothing``). The caller commits (or rolls back when ``report.cancelled``)."""
+    if len(raw) > IMPORT_MAX_BYTES:
+        raise CatalogueError("Le fichier dépasse 5 Mo : découpez-le en plusieurs fichiers.",
+                             "fichier")
+    text, encoding = decode_csv(raw)
+    delimiter = _delimiter(text)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    headers = [h.strip().lower() for h in (reader.fieldnames or [])]
+    known = {name for name, _ in IMPORT_COLUMNS}
+    if "intitule" not in headers and "reference_formation" not in headers:
+        raise CatalogueError("La première ligne doit donner le nom des colonnes (au moins "
+                             "« intitule » ou « reference_formation »).", "fichier")
+    unknown = [h for h in headers if h and h not in known]
+    if unknown:
+        raise CatalogueError(f"Colonne(s) inconnue(s) : {', '.join(unknown)}.", "fichier")
+    report = ImportReport(lines=[], encoding=encoding, delimiter=delimiter,
+                          all_or_nothing=all_or_nothing)
+    created_here: dict[tuple[str, str], int] = {}
+    for number, row in enumerate(reader, start=2):
+        values = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()
+                  if k is not None}
+        if not any(values.values()):
+            continue
+        savepoint = db.session.begin_nested()
+        try:
+            line = _import_line(number, values, actor=actor, structure=structure,
+                                created_here=created_here)
+            savepoint.commit()
+        except CatalogueError as error:
+            savepoint.rollback()
+            line = ImportLine(number, "erreur", error.message, values.get(
+                "reference_formation", ""))
+        except workflow.WorkflowError as error:
+            savepoint.rollback()
+            line = ImportLine(number, "erreur", error.message)
+        report.lines.append(line)
+    if not report.lines:
+        raise CatalogueError("Le fichier ne contient aucune ligne à importer.", "fichier")
+    report.cancelled = all_or_nothing and report.errors > 0
+    return report
+
+
+def _form_errors(form) -> str:
+    return " ; ".join(f"{label} : {message}" for _, label, message in form.error_items())
+
+
+def _import_line(number: int, values: dict, *, actor: User, structure: Structure,
+                 created_here: dict) -> ImportLine:
+    reference = values.get("reference_formation", "")
+    key = (values.get("intitule", ""), values.get("code_certifinfo", ""))
+    formation = None
+    if reference:
+        formation = db.session.scalar(select(Formation).where(
+            Formation.reference == reference, Formation.structure_id == structure.id))
+        if formation is None:
+            raise CatalogueError(f"La formation {reference} n'existe pas dans votre catalogue.")
+    elif key in created_here:
+        formation = db.session.get(Formation, created_here[key])
+
+    new_formation = formation is None
+    if new_formation or any(values.get(c) for c in FORMATION_COLUMNS):
+        formdata = MultiDict()
+        source = forms_engine.initial_values(forms_engine.get_definition("formation"),
+                                             formation) if formation is not None else {}
+        for name in FORMATION_COLUMNS:
+            value = values.get(name, "")
+            if not value and formation is not None:
+                current = source.get(name)
+                value = "" if current is None else (
+                    ("oui" if current else "non") if isinstance(current, bool) else str(current))
+            if name.startswith("modalite_") or name == "eligible_cpf":
+                value = _yes_no(value) if value else ""
+                if name == "eligible_cpf":
+                    value = "y" if value == "oui" else ""
+            formdata.add(name, value)
+        years = values.get("annees_cursus") or (
+            "|".join(str(y) for y in formation.annees_cursus or []) if formation else "")
+        for year in filter(None, (y.strip() for y in years.replace(",", "|").split("|"))):
+            formdata.add("annees_cursus", year)
+        code = values.get("code_certifinfo")
+        if code:
+            certification_id = db.session.scalar(select(Certification.id).where(
+                Certification.code_certifinfo == code))
+            if certification_id is None:
+                raise CatalogueError(f"Code Certif Info inconnu : {code}.")
+            formdata.add("certification_id", str(certification_id))
+        elif formation is not None and formation.certification_id:
+            formdata.add("certification_id", str(formation.certification_id))
+        siret = values.get("siret_organisme_formateur", "").replace(" ", "")
+        if siret:
+            formateur_id = db.session.scalar(select(Structure.id).where(Structure.siret == siret))
+            if formateur_id is None:
+                raise CatalogueError(f"Organisme formateur introuvable (SIRET {siret}).")
+            formdata.add("organisme_formateur_id", str(formateur_id))
+        elif formation is not None and formation.organisme_formateur_id:
+            formdata.add("organisme_formateur_id", str(formation.organisme_formateur_id))
+        form = forms_engine.build_form("formation", formdata=formdata,
+                                       context={"structure": structure},
+                                       meta={"csrf": False})
+        if not form.validate():
+            raise CatalogueError(_form_errors(form))
+        if new_formation:
+            formation = create_formation(form, actor=actor, structure=structure)
+            if not reference:
+                created_here[key] = formation.id
+        else:
+            update_formation(formation, form, actor=actor)
+    else:
+        mark_edited(formation)
+
+    session_outcome = ""
+    session_reference = values.get("reference_session", "")
+    if session_reference or values.get("date_debut") or values.get("date_fin"):
+        session = None
+        if session_reference:
+            session = db.session.scalar(select(Session).where(
+                Session.reference == session_reference, Session.formation_id == formation.id))
+            if session is None:
+                raise CatalogueError(f"La session {session_reference} n'appartient pas à la "
+                                     f"formation {formation.reference}.")
+        formdata = MultiDict()
+        for name in SESSION_COLUMNS:
+            value = values.get(name, "")
+            if not value and session is not None:
+                current = getattr(session, name)
+                value = "" if current is None else (
+                    current.strftime("%d/%m/%Y") if isinstance(current, dt.date)
+                    else str(current))
+            if name == "mode_entree" and not value:
+                value = "date_fixe"
+            formdata.add(name, value)
+        if session is None or session.ouverte_candidature:
+            formdata.add("ouverte_candidature", "y")
+        commune_id = _find_commune(values.get("code_postal", ""), values.get("commune", ""))
+        if commune_id is None and session is not None:
+            commune_id = session.commune_id
+        if commune_id is not None:
+            formdata.add("commune_id", str(commune_id))
+        form = forms_engine.build_form("session", formdata=formdata,
+                                       context={"structure": structure},
+                                       meta={"csrf": False})
+        if not form.validate():
+            raise CatalogueError(_form_errors(form))
+        if session is None:
+            session = create_session(formation, form, actor=actor)
+            session_outcome = f", session {session.reference} créée"
+        else:
+            update_session(session, form, actor=actor)
+            session_outcome = f", session {session.reference} mise à jour"
+    outcome = "créée" if new_formation else "mise à jour"
+    return ImportLine(number, outcome, f"Formation {formation.reference} {outcome}"
+                      f"{session_outcome}.", formation.reference)
+
+
+def _find_commune(code_postal: str, nom: str) -> int | None:
+    if not code_postal and not nom:
+        return None
+    query = select(Commune.id)
+    if code_postal:
+        query = query.where(Commune.code_postal == code_postal)
+    if nom:
+        query = query.where(func.lower(Commune.nom) == nom.lower())
+    ids = list(db.session.scalars(query.limit(2)))
+    if len(ids) != 1:
+        where = " ".join(filter(None, (code_postal, nom)))
+        raise CatalogueError(f"Commune introuvable ou ambiguë : {where}.")
+    return ids[0]

@@ -1,0 +1,487 @@
+"""« Mon catalogue »: the formations and sessions of the active OF structure.
+
+Only users whose active structure gives them ``gestionnaire_of_catalogue`` or
+``gestionnaire_of_general`` come in (403 otherwise); a formation or session of another
+structure is a 404. One transaction per user action: the view commits once at the end,
+or rolls back on error. The domain work is in ``backoffice.services.catalogue``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from functools import wraps
+
+from flask import (Blueprint, abort, flash, g, jsonify, redirect, render_template, request,
+                   url_for)
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, selectinload
+
+from backoffice import clock, forms_engine, workflow
+from backoffice.auth import current_membership
+from backoffice.extensions import db
+from backoffice.models import (Certification, Commune, Dispositif, EntryPoint, Formation,
+                               FormationState, Session, SessionState, Structure)
+from backoffice.services import catalogue as service
+
+bp = Blueprint("catalogue", __name__, url_prefix="/catalogue")
+PAGE_SIZE = 25
+TABS = (
+    ("alerte", "Alerte"), ("publiees", "Publiées"), ("creees", "Créées"),
+    ("modifiees", "Modifiées"), ("brouillons", "Brouillons"), ("archivees", "Archivées"),
+    ("supprimees", "Supprimées"), ("import", "Import"),
+)
+# Rule fields (rules/publication.yaml « champ ») → form field names.
+RULE_FIELDS = {"organisme_formateur": "organisme_formateur_id",
+               "certification": "certification_id"}
+SESSION_RULE_FIELDS = {"date_debut", "date_fin", "adresse", "commune", "sessions"}
+
+
+@bp.context_processor
+def _labels() -> dict:
+    return {"formation_states": FormationState.labels(), "session_states": SessionState.labels()}
+
+
+class PostForm(FlaskForm):
+    """CSRF only (buttons that post)."""
+
+
+def catalogue_required(view):
+    @wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        membership = current_membership()
+        if not service.can_manage_catalogue(membership):
+            abort(403)
+        g.structure = membership.structure
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def _formation_or_404(formation_id: int) -> Formation:
+    formation = db.session.scalar(
+        select(Formation).options(selectinload(Formation.sessions).joinedload(Session.commune),
+                                  selectinload(Formation.sessions)
+                                  .joinedload(Session.organisme_formateur),
+                                  joinedload(Formation.certification),
+                                  joinedload(Formation.organisme_formateur))
+        .where(Formation.id == formation_id, Formation.structure_id == g.structure.id))
+    if formation is None:
+        abort(404)
+    return formation
+
+
+def _session_or_404(session_id: int) -> Session:
+    session = db.session.scalar(
+        select(Session).join(Formation, Formation.id == Session.formation_id)
+        .where(Session.id == session_id, Formation.structure_id == g.structure.id))
+    if session is None:
+        abort(404)
+    return session
+
+
+def _context() -> dict:
+    return {"structure": g.structure}
+
+
+# -- Mon catalogue -------------------------------------------------------------------------
+def _tab_condition(tab: str, today):
+    if tab == "publiees":
+        return Formation.state == FormationState.VALIDEE
+    if tab == "creees":
+        return Formation.state == FormationState.EN_ATTENTE_MODERATION
+    if tab == "modifiees":
+        return or_(Formation.state == FormationState.MODIFIEE,
+                   and_(Formation.state == FormationState.VALIDEE,
+                        Formation.validated_snapshot.is_not(None)))
+    if tab == "brouillons":
+        return Formation.state.in_((FormationState.BROUILLON, FormationState.COMPLEMENT_DEMANDE))
+    if tab == "archivees":
+        return Formation.state == FormationState.ARCHIVEE
+    if tab == "supprimees":
+        return Formation.state == FormationState.SUPPRIMEE
+    return None
+
+
+def _alert_condition(stats, today):
+    """Formations needing action: complement demanded, every session ended, certification
+    no longer active."""
+    live = Formation.state.in_((FormationState.VALIDEE, FormationState.MODIFIEE,
+                                FormationState.EN_ATTENTE_MODERATION))
+    return or_(Formation.state == FormationState.COMPLEMENT_DEMANDE,
+               and_(live, stats.c.nb_sessions > 0, stats.c.last_end < today),
+               and_(Formation.state != FormationState.SUPPRIMEE,
+                    Certification.active.is_(False)))
+
+
+@bp.route("/")
+@catalogue_required
+def index():
+    tab = request.args.get("onglet", "publiees")
+    if tab not in dict(TABS):
+        tab = "publiees"
+    if tab == "import":
+        return redirect(url_for(".import_csv"))
+    today = clock.today()
+    query_text = (request.args.get("q") or "").strip()
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    stats = (select(Session.formation_id.label("formation_id"),
+                    func.count(Session.id).label("nb_sessions"),
+                    func.min(Session.date_debut).label("first_start"),
+                    func.max(Session.date_fin).label("last_end"))
+             .where(Session.state == SessionState.ACTIVE)
+             .group_by(Session.formation_id).subquery())
+    base = (select(Formation, stats.c.nb_sessions, stats.c.first_start, stats.c.last_end)
+            .outerjoin(stats, stats.c.formation_id == Formation.id)
+            .outerjoin(Certification, Certification.id == Formation.certification_id)
+            .where(Formation.structure_id == g.structure.id))
+    condition = (_alert_condition(stats, today) if tab == "alerte"
+                 else _tab_condition(tab, today))
+    base = base.where(condition)
+    if query_text:
+        like = f"%{query_text.lower()}%"
+        base = base.where(or_(func.lower(Formation.intitule).like(like),
+                              Formation.reference.like(like),
+                              func.lower(func.coalesce(Formation.financement, "")).like(like)))
+    total = db.session.scalar(select(func.count()).select_from(base.subquery()))
+    pages = max(math.ceil(total / PAGE_SIZE), 1)
+    page = min(page, pages)
+    rows = db.session.execute(base.options(joinedload(Formation.certification))
+                              .order_by(Formation.updated_at.desc(), Formation.id.desc())
+                              .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    counts = _tab_counts(stats, today)
+    return render_template("catalogue/index.html", tabs=TABS, tab=tab, rows=rows,
+                           total=total, page=page, pages=pages, q=query_text, counts=counts,
+                           today=today, dispositifs=Dispositif.labels(),
+                           states=FormationState.labels())
+
+
+def _tab_counts(stats, today) -> dict[str, int]:
+    """One aggregate query for the counters of every tab."""
+    def total(condition):
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    columns = [total(_tab_condition(tab, today)) for tab, _ in TABS[1:-1]]
+    columns.append(total(_alert_condition(stats, today)))
+    row = db.session.execute(
+        select(*columns).select_from(Formation)
+        .outerjoin(stats, stats.c.formation_id == Formation.id)
+        .outerjoin(Certification, Certification.id == Formation.certification_id)
+        .where(Formation.structure_id == g.structure.id)).one()
+    counts = {tab: int(value or 0) for (tab, _), value in zip(TABS[1:-1], row)}
+    counts["alerte"] = int(row[-1] or 0)
+    return counts
+
+
+# -- formation form -----------------------------------------------------------------------
+def _attach_violations(form, violations) -> tuple[list, list]:
+    """Put each blocking violation on its field; return (top list, session-level ones)."""
+    top, on_sessions = [], []
+    for violation in violations:
+        field = RULE_FIELDS.get(violation.field, violation.field)
+        if violation.field in SESSION_RULE_FIELDS:
+            on_sessions.append(violation)
+        elif form is not None and field in form._fields and violation.blocking:
+            form[field].errors = list(form[field].errors) + [violation.message]
+        top.append(violation)
+    return top, on_sessions
+
+
+@bp.route("/formations/nouvelle", methods=["GET", "POST"])
+@catalogue_required
+def new_formation():
+    form = forms_engine.build_form("formation", context=_context())
+    if form.validate_on_submit():
+        try:
+            formation = service.create_formation(form, actor=current_user, structure=g.structure)
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            form.form_errors.append("Une autre formation vient d'être créée au même moment : "
+                                    "enregistrez de nouveau.")
+        else:
+            flash(f"Formation {formation.reference} enregistrée en brouillon. Ajoutez ses "
+                  "sessions puis publiez-la.", "success")
+            return redirect(url_for(".formation", formation_id=formation.id))
+    return render_template("catalogue/formation.html", form=form, formation=None,
+                           violations=[], session_violations=[], post_form=PostForm())
+
+
+@bp.route("/formations/<int:formation_id>", methods=["GET", "POST"])
+@catalogue_required
+def formation(formation_id: int):
+    formation = _formation_or_404(formation_id)
+    form = forms_engine.build_form("formation", obj=formation, context=_context())
+    editable = formation.state in service.EDITABLE_STATES
+    if request.method == "POST" and editable and form.validate_on_submit():
+        if request.form.get("version", type=int) != formation.version:
+            form.form_errors.append("Cette formation vient d'être modifiée par quelqu'un "
+                                    "d'autre : rechargez la page et recommencez.")
+        else:
+            try:
+                service.update_formation(formation, form, actor=current_user)
+                db.session.commit()
+            except (service.CatalogueError, workflow.ConflictError) as error:
+                db.session.rollback()
+                form.form_errors.append(error.message)
+            else:
+                flash("Formation enregistrée.", "success")
+                if request.form.get("action") == "publier":
+                    return redirect(url_for(".publish", formation_id=formation.id))
+                return redirect(url_for(".formation", formation_id=formation.id))
+    return render_template("catalogue/formation.html", form=form, formation=formation,
+                           violations=[], session_violations=[], post_form=PostForm(),
+                           editable=editable)
+
+
+@bp.route("/formations/<int:formation_id>/publier")
+@catalogue_required
+def publish(formation_id: int):
+    """« Publier »: the publication checks; failures on the form, else the review page."""
+    formation = _formation_or_404(formation_id)
+    if formation.state not in (FormationState.BROUILLON, FormationState.COMPLEMENT_DEMANDE,
+                               FormationState.VALIDEE):
+        flash(f"Cette formation est à l'état « {FormationState(formation.state).label} » : "
+              "elle ne peut pas être publiée.", "warning")
+        return redirect(url_for(".formation", formation_id=formation.id))
+    violations = service.publication_check(formation)
+    blocking = [v for v in violations if v.blocking]
+    if blocking:
+        form = forms_engine.build_form("formation", obj=formation, context=_context(),
+                                       formdata=None)
+        top, on_sessions = _attach_violations(form, violations)
+        return render_template("catalogue/formation.html", form=form, formation=formation,
+                               violations=top, session_violations=on_sessions,
+                               post_form=PostForm(), editable=True)
+    duplicates = service.duplicate_warnings(formation)
+    return render_template("catalogue/review.html", formation=formation,
+                           warnings=[v for v in violations if not v.blocking],
+                           duplicates=duplicates, post_form=PostForm(),
+                           dispositifs=Dispositif.labels())
+
+
+@bp.route("/formations/<int:formation_id>/confirmer", methods=["POST"])
+@catalogue_required
+def confirm(formation_id: int):
+    formation = _formation_or_404(formation_id)
+    if not PostForm().validate_on_submit():
+        abort(400)
+    try:
+        service.confirm_publication(formation, actor=current_user)
+        db.session.commit()
+    except workflow.GuardFailed:
+        db.session.rollback()
+        flash("La formation ne remplit plus les conditions de publication : corrigez les "
+              "points signalés.", "error")
+        return redirect(url_for(".publish", formation_id=formation_id))
+    except workflow.WorkflowError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for(".formation", formation_id=formation_id))
+    if formation.state == FormationState.MODIFIEE:
+        flash("Modification publiée : elle sera visible après validation par les "
+              "gestionnaires de l'offre ; la version validée reste visible d'ici là.",
+              "success")
+    else:
+        flash("Publication confirmée : les gestionnaires de l'offre de formation vont "
+              "contrôler votre saisie avant de la valider.", "success")
+    return redirect(url_for(".index", onglet="modifiees" if formation.state ==
+                            FormationState.MODIFIEE else "creees"))
+
+
+# -- sessions -----------------------------------------------------------------------------
+def _session_page(formation, form, session=None, duplicates=(), locked=False):
+    return render_template("catalogue/session.html", formation=formation, form=form,
+                           session=session, duplicates=duplicates, locked=locked,
+                           post_form=PostForm(),
+                           hsp=formation.dispositif == Dispositif.HSP)
+
+
+@bp.route("/formations/<int:formation_id>/sessions/nouvelle", methods=["GET", "POST"])
+@catalogue_required
+def new_session(formation_id: int):
+    formation = _formation_or_404(formation_id)
+    form = forms_engine.build_form("session", context=_context())
+    duplicates = []
+    if form.validate_on_submit():
+        try:
+            session = service.create_session(formation, form, actor=current_user)
+            duplicates = service.duplicate_warnings(formation)
+            if duplicates and not request.form.get("confirmer_doublon"):
+                db.session.rollback()
+            else:
+                db.session.commit()
+                flash(f"Session {session.reference} ajoutée.", "success")
+                return redirect(url_for(".formation", formation_id=formation.id) + "#sessions")
+        except service.CatalogueError as error:
+            db.session.rollback()
+            form.form_errors.append(error.message)
+        except IntegrityError:
+            db.session.rollback()
+            form.form_errors.append("Une autre session vient d'être créée au même moment : "
+                                    "enregistrez de nouveau.")
+        formation = _formation_or_404(formation_id)
+    return _session_page(formation, form, duplicates=duplicates)
+
+
+@bp.route("/sessions/<int:session_id>", methods=["GET", "POST"])
+@catalogue_required
+def session(session_id: int):
+    session = _session_or_404(session_id)
+    formation = session.formation
+    form = forms_engine.build_form("session", obj=session, context=_context())
+    if form.validate_on_submit():
+        try:
+            service.update_session(session, form, actor=current_user)
+            db.session.commit()
+        except service.CatalogueError as error:
+            db.session.rollback()
+            session = _session_or_404(session_id)
+            formation = session.formation
+            if error.field and error.field in form._fields:
+                form[error.field].errors = list(form[error.field].errors) + [error.message]
+            else:
+                form.form_errors.append(error.message)
+        except workflow.ConflictError as error:
+            db.session.rollback()
+            form.form_errors.append(error.message)
+        else:
+            flash(f"Session {session.reference} enregistrée.", "success")
+            return redirect(url_for(".formation", formation_id=formation.id) + "#sessions")
+    return _session_page(formation, form, session=session,
+                         locked=service.session_dates_locked(session))
+
+
+@bp.route("/sessions/<int:session_id>/dupliquer", methods=["POST"])
+@catalogue_required
+def duplicate(session_id: int):
+    session = _session_or_404(session_id)
+    if not PostForm().validate_on_submit():
+        abort(400)
+    try:
+        copy = service.duplicate_session(session, actor=current_user)
+        db.session.commit()
+    except service.CatalogueError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for(".formation", formation_id=session.formation_id))
+    flash(f"Session {session.reference} dupliquée : voici la copie {copy.reference}, "
+          "mettez à jour ses données puis enregistrez.", "success")
+    return redirect(url_for(".session", session_id=copy.id))
+
+
+@bp.route("/sessions/<int:session_id>/points-entree", methods=["POST"])
+@catalogue_required
+def add_entry_point(session_id: int):
+    """Entry points of an HSP session: a date and its places."""
+    session = _session_or_404(session_id)
+    if not PostForm().validate_on_submit():
+        abort(400)
+    raw_date = (request.form.get("date_entree") or "").strip()
+    raw_places = (request.form.get("places") or "").strip()
+    date = None
+    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            date = dt.datetime.strptime(raw_date, fmt).date()
+            break
+        except ValueError:
+            continue
+    if date is None:
+        flash("Point d'entrée : indiquez une date valide au format jj/mm/aaaa.", "error")
+    elif not raw_places.isdigit():
+        flash("Point d'entrée : indiquez un nombre de places entier, en chiffres.", "error")
+    elif not (session.date_debut <= date <= session.date_fin):
+        flash("Point d'entrée : la date doit être comprise dans la période de la session.",
+              "error")
+    elif any(p.date_entree == date for p in session.entry_points):
+        flash("Point d'entrée : cette date existe déjà pour la session.", "error")
+    else:
+        try:
+            service.mark_edited(session.formation)
+            db.session.add(EntryPoint(session=session, date_entree=date,
+                                      places=int(raw_places)))
+            db.session.commit()
+            flash("Point d'entrée ajouté.", "success")
+        except service.CatalogueError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+    return redirect(url_for(".session", session_id=session_id))
+
+
+# -- CSV import ---------------------------------------------------------------------------
+@bp.route("/import", methods=["GET", "POST"])
+@catalogue_required
+def import_csv():
+    post_form = PostForm()
+    report, error = None, None
+    if request.method == "POST":
+        upload = request.files.get("fichier")
+        if not post_form.validate_on_submit():
+            error = "Le formulaire a expiré : rechargez la page et recommencez."
+        elif upload is None or not upload.filename:
+            error = "Choisissez un fichier CSV à importer."
+        else:
+            try:
+                report = service.import_csv(upload.read(), actor=current_user,
+                                            structure=g.structure,
+                                            all_or_nothing=bool(request.form.get("tout_ou_rien")))
+                if report.cancelled:
+                    db.session.rollback()
+                else:
+                    db.session.commit()
+            except service.CatalogueError as exc:
+                db.session.rollback()
+                error = exc.message
+    return render_template("catalogue/import.html", tabs=TABS, tab="import",
+                           columns=service.IMPORT_COLUMNS, report=report, error=error,
+                           post_form=post_form, counts=None)
+
+
+# -- search endpoints of the form widgets ---------------------------------------------------
+def _limit_query() -> str:
+    return (request.args.get("q") or "").strip()[:100]
+
+
+@bp.route("/api/certifications")
+@catalogue_required
+def api_certifications():
+    q = _limit_query()
+    if len(q) < 2:
+        return jsonify(resultats=[])
+    like = f"%{q.lower()}%"
+    rows = db.session.scalars(
+        select(Certification).where(Certification.active.is_(True),
+                                    or_(Certification.code_certifinfo.like(f"{q}%"),
+                                        func.lower(Certification.intitule).like(like)))
+        .order_by(Certification.intitule).limit(20))
+    return jsonify(resultats=[{"id": c.id, "libelle": str(c)} for c in rows])
+
+
+@bp.route("/api/communes")
+@catalogue_required
+def api_communes():
+    q = _limit_query()
+    if len(q) < 2:
+        return jsonify(resultats=[])
+    condition = (Commune.code_postal.like(f"{q}%") if q.isdigit()
+                 else func.lower(Commune.nom).like(f"{q.lower()}%"))
+    rows = db.session.scalars(select(Commune).where(condition)
+                              .order_by(Commune.nom, Commune.code_postal).limit(20))
+    return jsonify(resultats=[{"id": c.id, "libelle": str(c)} for c in rows])
+
+
+@bp.route("/api/organismes-formateurs")
+@catalogue_required
+def api_organisations():
+    q = _limit_query()
+    conditions = forms_engine.CHOICE_SOURCES["organismes_formateurs_meme_siren"].restrict(
+        _context())
+    if q:
+        like = f"%{q.lower()}%"
+        conditions.append(or_(func.lower(Structure.raison_sociale).like(like),
+                              Structure.siret.like(f"{q}%")))
+    rows = db.session.scalars(select(Structure).where(*conditions)
+                              .order_by(Structure.raison_sociale).limit(20))
+    return jsonify(resultats=[{"id": s.id, "libelle": str(s)} for s in rows])
