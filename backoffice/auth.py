@@ -157,6 +157,26 @@ def choose_structure():
     return render_template("auth/choose_structure.html", form=form)
 
 
+# Pages that work without an active structure (the rest need one: they act for it).
+NO_STRUCTURE_NEEDED = ("auth.", "accounts.", "main.", "static")
+
+
+@bp.before_app_request
+def _require_active_structure():
+    """A user attached to several structures picks the active one before working: pages
+    acting for a structure send them to the choice (and back) instead of refusing."""
+    if not current_user.is_authenticated or session.get(ACTIVE_STRUCTURE_KEY) is not None \
+            or request.path.startswith("/admin") or request.endpoint is None \
+            or request.endpoint.startswith(NO_STRUCTURE_NEEDED):
+        return None
+    memberships = user_memberships(current_user)
+    if len(memberships) == 1:
+        session[ACTIVE_STRUCTURE_KEY] = memberships[0].structure_id
+    elif memberships:
+        return redirect(url_for("auth.choose_structure", next=request.full_path))
+    return None
+
+
 def init_auth(app) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

@@ -144,13 +144,16 @@ def scheduler_command() -> None:
 def serve_command(host: str, port: int, no_scheduler: bool) -> None:
     """Sert le back office (développement / démonstration), avec les tâches planifiées."""
     from flask import current_app
+    from werkzeug.serving import run_simple
 
     from backoffice import scheduler
 
     app = current_app._get_current_object()
     if not no_scheduler and scheduler.start_embedded(app):
         click.echo("Tâches planifiées lancées dans ce processus.")
-    app.run(host=host, port=port, use_reloader=False, threaded=True)
+    click.echo(f"Back office servi sur http://{host}:{port} (Ctrl+C pour arrêter).")
+    # Flask ignores app.run() inside its own CLI: serve with Werkzeug directly.
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 def register_commands(app: Flask) -> None:

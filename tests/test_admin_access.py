@@ -100,3 +100,25 @@ def test_user_with_several_structures_picks_the_active_one(client, db):
     assert response.status_code == 302
     home = client.get("/")
     assert "Greta Sud Aquitaine" in home.text
+
+
+def test_pages_acting_for_a_structure_ask_which_one_first(client, db):
+    """A user with two structures who has not chosen one yet is sent to the choice, then
+    back to the page."""
+    from backoffice.models import Membership
+    from tests.conftest import csrf_token
+
+    first = create_structure(raison_sociale="Afpa Bordeaux")
+    second = create_structure(raison_sociale="Greta Sud Aquitaine")
+    user = create_member(first, profile_of="gestionnaire_of_general")
+    db.session.add(Membership(user=user, structure=second, profile_of="gestionnaire_of_catalogue"))
+    db.session.commit()
+    login(client, user)
+    response = client.get("/catalogue/")
+    assert response.status_code == 302
+    assert "/structure-active?next=/catalogue/" in response.headers["Location"]
+    page = client.get(response.headers["Location"])
+    response = client.post(response.headers["Location"], data={
+        "structure_id": first.id, "csrf_token": csrf_token(page.text)})
+    assert response.headers["Location"].endswith("/catalogue/")
+    assert client.get("/catalogue/").status_code == 200
