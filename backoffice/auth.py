@@ -76,6 +76,21 @@ def current_membership() -> Membership | None:
     return g.membership
 
 
+def membership_required(allowed):
+    """Only users whose membership in their active structure passes ``allowed(membership)``
+    (e.g. has an OF or a prescriber profile); 403 otherwise."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapper(*args, **kwargs):
+            if not allowed(current_membership()):
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapper
+    return decorator
+
+
 def staff_required(*roles: str):
     """Only users with one of the staff ``roles`` (any staff role when empty)."""
 

@@ -20,7 +20,7 @@ import urllib.request
 from email.message import EmailMessage
 
 from flask import current_app
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 
 from backoffice import clock, workflow
 from backoffice.extensions import db

@@ -10,7 +10,6 @@ from email import policy
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
 
 from backoffice import clock, scheduler
 from backoffice.jobs import MAX_ATTEMPTS

@@ -9,11 +9,10 @@ import sys
 import time
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from backoffice import clock, scheduler, workflow
-from backoffice.models import (Candidate, Candidature, Delegation, Formation, Habilitation,
+from backoffice.models import (Candidate, Candidature, Delegation, Formation,
                                JobRun, OutboundMessage, StaffRole, StructureKind, Token,
                                TransitionLog)
 from tests.factories import (create_candidate, create_candidature, create_formation,

@@ -3,7 +3,6 @@ transition log, side effects, conflicts."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import threading
 from pathlib import Path
 

@@ -2,13 +2,12 @@
 (one by one or in bulk) and the six-step follow-up."""
 from __future__ import annotations
 
-from functools import wraps
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from backoffice.auth import current_membership
+from backoffice.auth import current_membership, membership_required
 from backoffice.extensions import db
 from backoffice.models import CandidatureState
 from backoffice.services import candidatures as service
@@ -32,14 +31,7 @@ AVIS_CHOICES = [(S.RETENUE.value, "Retenue"), (S.NON_RETENUE.value, "Non retenue
                 (S.REFUS_SESSION_ANNULEE.value, "Refus : session annulée")]
 
 
-def of_required(view):
-    @wraps(view)
-    @login_required
-    def wrapper(*args, **kwargs):
-        if not service.is_of_manager(current_membership()):
-            abort(403)
-        return view(*args, **kwargs)
-    return wrapper
+of_required = membership_required(service.is_of_manager)
 
 
 class ConfirmForm(FlaskForm):

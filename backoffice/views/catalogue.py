@@ -13,14 +13,14 @@ from functools import wraps
 
 from flask import (Blueprint, abort, flash, g, jsonify, redirect, render_template, request,
                    url_for)
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from backoffice import clock, forms_engine, workflow
-from backoffice.auth import current_membership
+from backoffice.auth import current_membership, membership_required
 from backoffice.extensions import db
 from backoffice.models import (Certification, Commune, Dispositif, EntryPoint, Formation,
                                FormationState, Session, SessionState, Structure)
@@ -50,12 +50,9 @@ class PostForm(FlaskForm):
 
 def catalogue_required(view):
     @wraps(view)
-    @login_required
+    @membership_required(service.can_manage_catalogue)
     def wrapper(*args, **kwargs):
-        membership = current_membership()
-        if not service.can_manage_catalogue(membership):
-            abort(403)
-        g.structure = membership.structure
+        g.structure = current_membership().structure
         return view(*args, **kwargs)
     return wrapper
 

@@ -3,16 +3,15 @@ candidature, follow and manage the candidatures (« Gestion des candidatures »)
 from __future__ import annotations
 
 import datetime as dt
-from functools import wraps
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
 from backoffice import clock, forms_engine, search
-from backoffice.auth import current_membership
+from backoffice.auth import current_membership, membership_required
 from backoffice.extensions import db
 from backoffice.models import (DEPARTEMENTS_NOUVELLE_AQUITAINE, Candidate, Candidature,
                                CandidatureState, Dispositif, EntryMode, FollowUpStep,
@@ -40,14 +39,7 @@ TABS = [
 TAB_STATES = {code: states for code, _, states, _ in TABS}
 
 
-def prescriber_required(view):
-    @wraps(view)
-    @login_required
-    def wrapper(*args, **kwargs):
-        if not service.is_prescriber(current_membership()):
-            abort(403)
-        return view(*args, **kwargs)
-    return wrapper
+prescriber_required = membership_required(service.is_prescriber)
 
 
 class ConfirmForm(FlaskForm):

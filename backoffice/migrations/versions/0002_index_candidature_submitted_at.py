@@ -6,7 +6,6 @@ Create Date: 2026-11-22 11:36:39.331652
 
 """
 from alembic import op
-import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
