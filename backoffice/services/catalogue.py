@@ -19,15 +19,20 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import json
+import logging
+import threading
 
 from sqlalchemy import exists, func, select
 from werkzeug.datastructures import MultiDict
 
 from backoffice import clock, forms_engine, rules_engine, workflow
 from backoffice.extensions import db
-from backoffice.models import (Candidature, Certification, Commune, Formation,
-                               FormationState, Membership, OfProfile, Session, SessionState,
-                               Structure, User)
+from backoffice.models import (Candidature, Certification, Commune, EntryPoint, Formation,
+                               FormationState, JobRun, JobRunStatus, Membership, OfProfile,
+                               Session, SessionState, Structure, User)
+
+logger = logging.getLogger(__name__)
 
 CATALOGUE_PROFILES = (OfProfile.CATALOGUE, OfProfile.GENERAL)
 EDITABLE_STATES = (FormationState.BROUILLON, FormationState.COMPLEMENT_DEMANDE,
@@ -328,6 +333,13 @@ class ImportReport:
     all_or_nothing: bool = False
     cancelled: bool = False
 
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ImportReport":
+        return cls(**{**data, "lines": [ImportLine(**line) for line in data["lines"]]})
+
     @property
     def errors(self) -> int:
         return sum(1 for line in self.lines if line.outcome == "erreur")
@@ -356,11 +368,9 @@ def _yes_no(value: str) -> str:
             "false": "non", "faux": "non"}.get(folded, folded)
 
 
-def import_csv(raw: bytes, *, actor: User, structure: Structure,
-               all_or_nothing: bool = False) -> ImportReport:
-    """Create or update formations and sessions from a CSV file, one savepoint per line:
-    a bad line changes nothing and the others are imported (or nothing at all with
-    ``all_or_nothing``). The caller commits (or rolls back when ``report.cancelled``)."""
+def read_csv(raw: bytes) -> tuple[list[tuple[int, dict]], str, str]:
+    """The non-empty lines of a catalogue file as (line number, {column: value}), with its
+    encoding and delimiter; raises ``CatalogueError`` for a file that cannot be imported."""
     if len(raw) > IMPORT_MAX_BYTES:
         raise CatalogueError("Le fichier dépasse 5 Mo : découpez-le en plusieurs fichiers.",
                              "fichier")
@@ -375,14 +385,28 @@ def import_csv(raw: bytes, *, actor: User, structure: Structure,
     unknown = [h for h in headers if h and h not in known]
     if unknown:
         raise CatalogueError(f"Colonne(s) inconnue(s) : {', '.join(unknown)}.", "fichier")
-    report = ImportReport(lines=[], encoding=encoding, delimiter=delimiter,
-                          all_or_nothing=all_or_nothing)
-    created_here: dict[tuple[str, str], int] = {}
+    rows = []
     for number, row in enumerate(reader, start=2):
         values = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()
                   if k is not None}
-        if not any(values.values()):
-            continue
+        if any(values.values()):
+            rows.append((number, values))
+    if not rows:
+        raise CatalogueError("Le fichier ne contient aucune ligne à importer.", "fichier")
+    return rows, encoding, delimiter
+
+
+def import_csv(raw: bytes, *, actor: User, structure: Structure,
+               all_or_nothing: bool = False, progress=None) -> ImportReport:
+    """Create or update formations and sessions from a CSV file, one savepoint per line:
+    a bad line changes nothing and the others are imported (or nothing at all with
+    ``all_or_nothing``). The caller commits (or rolls back when ``report.cancelled``).
+    ``progress(done, total)``, if given, is called after each line."""
+    rows, encoding, delimiter = read_csv(raw)
+    report = ImportReport(lines=[], encoding=encoding, delimiter=delimiter,
+                          all_or_nothing=all_or_nothing)
+    created_here: dict[tuple[str, str], int] = {}
+    for number, values in rows:
         savepoint = db.session.begin_nested()
         try:
             line = _import_line(number, values, actor=actor, structure=structure,
@@ -396,8 +420,8 @@ def import_csv(raw: bytes, *, actor: User, structure: Structure,
             savepoint.rollback()
             line = ImportLine(number, "erreur", error.message)
         report.lines.append(line)
-    if not report.lines:
-        raise CatalogueError("Le fichier ne contient aucune ligne à importer.", "fichier")
+        if progress is not None:
+            progress(len(report.lines), len(rows))
     report.cancelled = all_or_nothing and report.errors > 0
     return report
 
@@ -527,3 +551,230 @@ def _find_commune(code_postal: str, nom: str) -> int | None:
         where = " ".join(filter(None, (code_postal, nom)))
         raise CatalogueError(f"Commune introuvable ou ambiguë : {where}.")
     return ids[0]
+
+
+# -- CSV import of a large file, in the background ---------------------------------------
+# A file with more lines than IMPORT_BACKGROUND_THRESHOLD is imported by a thread of its
+# own (own application context, own database session) while the page polls its progress:
+# a JobRun row (job IMPORT_JOB) whose ``summary`` is JSON: {"structure_id", "user_id",
+# "fichier", "tout_ou_rien", "traites", "total", "maj" (ISO time of the last update),
+# "rapport" (ImportReport.as_dict() once done), "erreur"}. Without « tout ou rien », the
+# lines are committed with the progress every IMPORT_PROGRESS_EVERY lines (each line is
+# still all or nothing); with it, everything stays in one transaction (committed or rolled
+# back at the end), so progress is only known at the end.
+IMPORT_JOB = "import_catalogue"
+IMPORT_BACKGROUND_THRESHOLD = 200
+IMPORT_PROGRESS_EVERY = 25
+IMPORT_STALLED_AFTER = 15 * 60  # seconds without progress: the thread died
+IMPORT_FAILED_MESSAGE = ("L'import s'est interrompu de façon inattendue : les lignes déjà "
+                         "importées le restent ; vérifiez votre catalogue puis importez de "
+                         "nouveau les lignes manquantes.")
+
+
+def run_in_background(function, *args) -> None:
+    """Start ``function(*args)`` in a daemon thread (tests replace this with a direct
+    call, so that the import is deterministic)."""
+    threading.Thread(target=function, args=args, daemon=True,
+                     name="import-catalogue").start()
+
+
+def import_state(run: JobRun) -> dict:
+    try:
+        return json.loads(run.summary or "{}")
+    except ValueError:
+        return {}
+
+
+def start_import(raw: bytes, *, actor: User, structure: Structure, filename: str,
+                 total: int, all_or_nothing: bool, app) -> int:
+    """Record an import job of ``total`` lines (committed), start it in the background and
+    return its id. The caller has read the file first (``read_csv``)."""
+    state = {"structure_id": structure.id, "user_id": actor.id, "fichier": filename[:200],
+             "tout_ou_rien": all_or_nothing, "traites": 0, "total": total,
+             "maj": clock.now().isoformat(), "rapport": None, "erreur": None}
+    run = JobRun(job=IMPORT_JOB, run_for=clock.now(), started_at=clock.now(),
+                 status=JobRunStatus.EN_COURS, dry_run=False, summary=json.dumps(state))
+    db.session.add(run)
+    db.session.flush()
+    run_id = run.id
+    db.session.commit()
+    # No read on this session from here: on SQLite, an open read transaction would keep
+    # the import's commits waiting.
+    run_in_background(_run_import, app, run_id, raw)
+    return run_id
+
+
+def _run_import(app, job_id: int, raw: bytes) -> None:
+    """The background work: its own application context, hence its own session."""
+    with app.app_context():
+        try:
+            _import_job(job_id, raw)
+        except Exception:  # noqa: BLE001 - the job must end, whatever happened
+            logger.exception("Import du catalogue %s interrompu", job_id)
+            db.session.rollback()
+            run = db.session.get(JobRun, job_id)
+            if run is not None:
+                state = import_state(run)
+                state.update(erreur=IMPORT_FAILED_MESSAGE, maj=clock.now().isoformat())
+                run.summary = json.dumps(state)
+                run.status = JobRunStatus.ECHEC
+                run.ended_at = clock.now()
+                db.session.commit()
+        finally:
+            db.session.remove()
+
+
+def _import_job(job_id: int, raw: bytes) -> None:
+    run = db.session.get(JobRun, job_id)
+    state = import_state(run)
+    actor = db.session.get(User, state["user_id"])
+    structure = db.session.get(Structure, state["structure_id"])
+    all_or_nothing = bool(state.get("tout_ou_rien"))
+
+    def save(**changes) -> JobRun:
+        state.update(changes, maj=clock.now().isoformat())
+        row = db.session.get(JobRun, job_id)
+        row.summary = json.dumps(state)
+        row.rows_seen = state["traites"]
+        return row
+
+    def progress(done: int, total: int) -> None:
+        if not all_or_nothing and (done % IMPORT_PROGRESS_EVERY == 0 or done == total):
+            save(traites=done, total=total)
+            db.session.commit()
+
+    try:
+        report = import_csv(raw, actor=actor, structure=structure,
+                            all_or_nothing=all_or_nothing, progress=progress)
+    except CatalogueError as error:
+        db.session.rollback()
+        row = save(erreur=error.message)
+        row.status, row.ended_at = JobRunStatus.ECHEC, clock.now()
+        db.session.commit()
+        return
+    if report.cancelled:
+        db.session.rollback()
+    row = save(traites=len(report.lines), rapport=report.as_dict())
+    row.rows_changed = report.imported
+    row.status, row.ended_at = JobRunStatus.SUCCES, clock.now()
+    db.session.commit()
+
+
+def import_stalled(run: JobRun, state: dict) -> bool:
+    if run.status != JobRunStatus.EN_COURS:
+        return False
+    try:
+        last = dt.datetime.fromisoformat(state["maj"])
+    except (KeyError, TypeError, ValueError):
+        last = run.started_at
+    return (clock.now() - last).total_seconds() > IMPORT_STALLED_AFTER
+
+
+# -- maintenance: archive, delete, restore -----------------------------------------------
+def archive_formation(formation: Formation, *, actor: User):
+    return workflow.fire(formation, "archiver", actor=actor)
+
+
+def delete_formation(formation: Formation, *, actor: User):
+    return workflow.fire(formation, "supprimer", actor=actor)
+
+
+def restore_formation(formation: Formation, *, actor: User):
+    """Back to ``brouillon``: no validated version any more (it is out of search)."""
+    log = workflow.fire(formation, "restaurer", actor=actor)
+    formation.validated_snapshot = None
+    return log
+
+
+def _sync_snapshot_state(session: Session) -> None:
+    """A cancelled or deleted session leaves search at once, pending changes or not."""
+    formation = session.formation
+    if formation.validated_snapshot:
+        data = json.loads(json.dumps(formation.validated_snapshot))
+        for item in data.get("sessions", []):
+            if item.get("reference") == session.reference:
+                item["state"] = session.state
+        formation.validated_snapshot = data
+
+
+def cancel_session(session: Session, *, actor: User, reason: str):
+    """« Annuler la session » (motif obligatoire, checked by the workflow)."""
+    log = workflow.fire(session, "annuler", actor=actor, reason=reason)
+    _sync_snapshot_state(session)
+    return log
+
+
+def delete_session(session: Session, *, actor: User):
+    """« Supprimer » a session entered by mistake; one with candidatures is cancelled
+    instead (its candidates must be told why)."""
+    if session_has_candidatures(session):
+        raise CatalogueError("Cette session a reçu des candidatures : elle ne peut pas être "
+                             "supprimée. Annulez-la en indiquant le motif.")
+    log = workflow.fire(session, "supprimer", actor=actor)
+    _sync_snapshot_state(session)
+    return log
+
+
+# -- entry points of HSP sessions --------------------------------------------------------
+def entry_point_has_candidatures(entry_point: EntryPoint) -> bool:
+    return bool(db.session.scalar(select(exists().where(
+        Candidature.entry_point_id == entry_point.id))))
+
+
+def parse_entry_point(session: Session, raw_date: str, raw_places: str, *,
+                      entry_point: EntryPoint | None = None) -> tuple[dt.date, int]:
+    raw_date, raw_places = (raw_date or "").strip(), (raw_places or "").strip()
+    date = None
+    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            date = dt.datetime.strptime(raw_date, fmt).date()
+            break
+        except ValueError:
+            continue
+    if date is None:
+        raise CatalogueError("Point d'entrée : indiquez une date valide au format jj/mm/aaaa.",
+                             "date_entree")
+    if not raw_places.isdigit():
+        raise CatalogueError("Point d'entrée : indiquez un nombre de places entier, en "
+                             "chiffres.", "places")
+    if not (session.date_debut <= date <= session.date_fin):
+        raise CatalogueError("Point d'entrée : la date doit être comprise dans la période de "
+                             "la session.", "date_entree")
+    if any(p.date_entree == date and p is not entry_point for p in session.entry_points):
+        raise CatalogueError("Point d'entrée : cette date existe déjà pour la session.",
+                             "date_entree")
+    return date, int(raw_places)
+
+
+def add_entry_point(session: Session, raw_date: str, raw_places: str, *,
+                    actor: User) -> EntryPoint:
+    date, places = parse_entry_point(session, raw_date, raw_places)
+    mark_edited(session.formation)
+    entry_point = EntryPoint(session=session, date_entree=date, places=places)
+    db.session.add(entry_point)
+    db.session.flush()
+    return entry_point
+
+
+def update_entry_point(entry_point: EntryPoint, raw_date: str, raw_places: str, *,
+                       actor: User) -> EntryPoint:
+    session = entry_point.session
+    date, places = parse_entry_point(session, raw_date, raw_places, entry_point=entry_point)
+    if date != entry_point.date_entree and entry_point_has_candidatures(entry_point):
+        raise CatalogueError("Des candidatures portent sur ce point d'entrée : sa date ne "
+                             "peut plus être modifiée. Ajoutez un nouveau point d'entrée.",
+                             "date_entree")
+    mark_edited(session.formation)
+    entry_point.date_entree, entry_point.places = date, places
+    db.session.flush()
+    return entry_point
+
+
+def delete_entry_point(entry_point: EntryPoint, *, actor: User) -> None:
+    if entry_point_has_candidatures(entry_point):
+        raise CatalogueError("Ce point d'entrée ne peut pas être supprimé : des candidatures "
+                             "portent sur lui. Modifiez plutôt son nombre de places.")
+    mark_edited(entry_point.session.formation)
+    entry_point.session.entry_points.remove(entry_point)
+    db.session.delete(entry_point)
+    db.session.flush()

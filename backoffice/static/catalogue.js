@@ -6,7 +6,10 @@
  *   the input and its label in the <small data-source-libelle="id"> beside it.
  * - session page: the dates of a started session are read-only (the server refuses
  *   a change anyway).
- * - import: shows "Import en cours…" while the file is sent.
+ * - import: shows "Envoi du fichier…" while the file is sent; on the progress page of a
+ *   large import (#import-progression), polls its data-etat-url every 2 s, moves the
+ *   Bootstrap progress bar and reloads the page (which shows the report) once done.
+ * - forms with data-confirmer="question" ask for a confirmation before posting.
  */
 (function () {
   "use strict";
@@ -55,6 +58,28 @@
     });
   }
 
+  function poll(box) {
+    var url = box.getAttribute("data-etat-url");
+    var bar = document.getElementById("import-barre");
+    var done = document.getElementById("import-traites");
+    function tick() {
+      fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+        .then(function (r) { return r.json(); })
+        .then(function (data) {
+          if (data.termine) { window.location.reload(); return; }
+          if (!data.tout_ou_rien) {
+            bar.style.width = data.pourcentage + "%";
+            bar.setAttribute("aria-valuenow", data.pourcentage);
+            bar.textContent = data.pourcentage + " %";
+            if (done) { done.textContent = data.traites; }
+          }
+          setTimeout(tick, 2000);
+        })
+        .catch(function () { setTimeout(tick, 5000); });
+    }
+    setTimeout(tick, 1000);
+  }
+
   function init() {
     Array.prototype.forEach.call(document.querySelectorAll("input[data-source]"), setup);
     var locked = document.querySelector("[data-dates-verrouillees]");
@@ -71,6 +96,13 @@
         document.getElementById("bouton-import").disabled = true;
       });
     }
+    var progress = document.getElementById("import-progression");
+    if (progress) { poll(progress); }
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-confirmer]"), function (f) {
+      f.addEventListener("submit", function (event) {
+        if (!window.confirm(f.getAttribute("data-confirmer"))) { event.preventDefault(); }
+      });
+    });
   }
 
   if (document.readyState === "loading") {

@@ -7,12 +7,11 @@ or rolls back on error. The domain work is in ``backoffice.services.catalogue``.
 """
 from __future__ import annotations
 
-import datetime as dt
 import math
 from functools import wraps
 
-from flask import (Blueprint, abort, flash, g, jsonify, redirect, render_template, request,
-                   url_for)
+from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template,
+                   request, url_for)
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import and_, case, func, or_, select
@@ -23,7 +22,8 @@ from backoffice import clock, forms_engine, workflow
 from backoffice.auth import current_membership, membership_required
 from backoffice.extensions import db
 from backoffice.models import (Certification, Commune, Dispositif, EntryPoint, Formation,
-                               FormationState, Session, SessionState, Structure)
+                               FormationState, JobRun, JobRunStatus, Session, SessionState,
+                               Structure)
 from backoffice.services import catalogue as service
 
 bp = Blueprint("catalogue", __name__, url_prefix="/catalogue")
@@ -152,7 +152,7 @@ def index():
     return render_template("catalogue/index.html", tabs=TABS, tab=tab, rows=rows,
                            total=total, page=page, pages=pages, q=query_text, counts=counts,
                            today=today, dispositifs=Dispositif.labels(),
-                           states=FormationState.labels())
+                           states=FormationState.labels(), post_form=PostForm())
 
 
 def _tab_counts(stats, today) -> dict[str, int]:
@@ -376,35 +376,141 @@ def add_entry_point(session_id: int):
     session = _session_or_404(session_id)
     if not PostForm().validate_on_submit():
         abort(400)
-    raw_date = (request.form.get("date_entree") or "").strip()
-    raw_places = (request.form.get("places") or "").strip()
-    date = None
-    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
-        try:
-            date = dt.datetime.strptime(raw_date, fmt).date()
-            break
-        except ValueError:
-            continue
-    if date is None:
-        flash("Point d'entrée : indiquez une date valide au format jj/mm/aaaa.", "error")
-    elif not raw_places.isdigit():
-        flash("Point d'entrée : indiquez un nombre de places entier, en chiffres.", "error")
-    elif not (session.date_debut <= date <= session.date_fin):
-        flash("Point d'entrée : la date doit être comprise dans la période de la session.",
-              "error")
-    elif any(p.date_entree == date for p in session.entry_points):
-        flash("Point d'entrée : cette date existe déjà pour la session.", "error")
-    else:
-        try:
-            service.mark_edited(session.formation)
-            db.session.add(EntryPoint(session=session, date_entree=date,
-                                      places=int(raw_places)))
-            db.session.commit()
-            flash("Point d'entrée ajouté.", "success")
-        except service.CatalogueError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-    return redirect(url_for(".session", session_id=session_id))
+    try:
+        service.add_entry_point(session, request.form.get("date_entree"),
+                                request.form.get("places"), actor=current_user)
+        db.session.commit()
+        flash("Point d'entrée ajouté.", "success")
+    except service.CatalogueError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    return redirect(url_for(".session", session_id=session_id) + "#points-entree")
+
+
+def _entry_point_or_404(entry_point_id: int) -> EntryPoint:
+    entry_point = db.session.scalar(
+        select(EntryPoint).join(Session, Session.id == EntryPoint.session_id)
+        .join(Formation, Formation.id == Session.formation_id)
+        .where(EntryPoint.id == entry_point_id, Formation.structure_id == g.structure.id))
+    if entry_point is None:
+        abort(404)
+    return entry_point
+
+
+@bp.route("/points-entree/<int:entry_point_id>", methods=["POST"])
+@catalogue_required
+def edit_entry_point(entry_point_id: int):
+    entry_point = _entry_point_or_404(entry_point_id)
+    session_id = entry_point.session_id
+    if not PostForm().validate_on_submit():
+        abort(400)
+    try:
+        service.update_entry_point(entry_point, request.form.get("date_entree"),
+                                   request.form.get("places"), actor=current_user)
+        db.session.commit()
+        flash("Point d'entrée enregistré.", "success")
+    except service.CatalogueError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    return redirect(url_for(".session", session_id=session_id) + "#points-entree")
+
+
+@bp.route("/points-entree/<int:entry_point_id>/supprimer", methods=["POST"])
+@catalogue_required
+def delete_entry_point(entry_point_id: int):
+    entry_point = _entry_point_or_404(entry_point_id)
+    session_id = entry_point.session_id
+    if not PostForm().validate_on_submit():
+        abort(400)
+    try:
+        service.delete_entry_point(entry_point, actor=current_user)
+        db.session.commit()
+        flash("Point d'entrée supprimé.", "success")
+    except service.CatalogueError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    return redirect(url_for(".session", session_id=session_id) + "#points-entree")
+
+
+# -- maintenance: archive, delete, restore; cancel or delete a session ------------------------
+def _fire(action, obj, success: str, **kwargs) -> bool:
+    """Run a maintenance action (one transaction); flash its outcome in French."""
+    try:
+        action(obj, actor=current_user, **kwargs)
+        db.session.commit()
+    except (service.CatalogueError, workflow.WorkflowError) as error:
+        db.session.rollback()
+        flash(f"Action refusée : {error.message}", "error")
+        return False
+    flash(success, "success")
+    return True
+
+
+@bp.route("/formations/<int:formation_id>/archiver", methods=["POST"])
+@catalogue_required
+def archive(formation_id: int):
+    formation = _formation_or_404(formation_id)
+    if not PostForm().validate_on_submit():
+        abort(400)
+    if _fire(service.archive_formation, formation,
+             f"Formation {formation.reference} archivée : elle n'est plus proposée aux "
+             "candidats. Vous la retrouvez dans l'onglet « Archivées »."):
+        return redirect(url_for(".index", onglet="archivees"))
+    return redirect(url_for(".formation", formation_id=formation_id))
+
+
+@bp.route("/formations/<int:formation_id>/supprimer", methods=["GET", "POST"])
+@catalogue_required
+def delete(formation_id: int):
+    """« Supprimer »: a confirmation page, then the deletion (a state: it can be restored)."""
+    formation = _formation_or_404(formation_id)
+    post_form = PostForm()
+    if request.method == "POST":
+        if not post_form.validate_on_submit():
+            abort(400)
+        if _fire(service.delete_formation, formation,
+                 f"Formation {formation.reference} supprimée. Vous pouvez la restaurer depuis "
+                 "l'onglet « Supprimées »."):
+            return redirect(url_for(".index", onglet="supprimees"))
+        return redirect(url_for(".formation", formation_id=formation_id))
+    return render_template("catalogue/delete.html", formation=formation, post_form=post_form)
+
+
+@bp.route("/formations/<int:formation_id>/restaurer", methods=["POST"])
+@catalogue_required
+def restore(formation_id: int):
+    formation = _formation_or_404(formation_id)
+    if not PostForm().validate_on_submit():
+        abort(400)
+    origin = "archivees" if formation.state == FormationState.ARCHIVEE else "supprimees"
+    if _fire(service.restore_formation, formation,
+             f"Formation {formation.reference} restaurée en brouillon : vérifiez-la puis "
+             "publiez-la de nouveau."):
+        return redirect(url_for(".formation", formation_id=formation_id))
+    return redirect(url_for(".index", onglet=origin))
+
+
+@bp.route("/sessions/<int:session_id>/annuler", methods=["POST"])
+@catalogue_required
+def cancel_session(session_id: int):
+    session = _session_or_404(session_id)
+    if not PostForm().validate_on_submit():
+        abort(400)
+    if _fire(service.cancel_session, session, f"Session {session.reference} annulée.",
+             reason=request.form.get("motif", "")):
+        return redirect(url_for(".formation", formation_id=session.formation_id) + "#sessions")
+    return redirect(url_for(".session", session_id=session_id) + "#maintenance")
+
+
+@bp.route("/sessions/<int:session_id>/supprimer", methods=["POST"])
+@catalogue_required
+def delete_session(session_id: int):
+    session = _session_or_404(session_id)
+    if not PostForm().validate_on_submit():
+        abort(400)
+    if _fire(service.delete_session, session, f"Session {session.reference} supprimée."):
+        return redirect(url_for(".formation", formation_id=session.formation_id) + "#sessions")
+    return redirect(url_for(".session", session_id=session_id) + "#maintenance")
 
 
 # -- CSV import ---------------------------------------------------------------------------
@@ -420,10 +526,18 @@ def import_csv():
         elif upload is None or not upload.filename:
             error = "Choisissez un fichier CSV à importer."
         else:
+            raw = upload.read()
+            all_or_nothing = bool(request.form.get("tout_ou_rien"))
             try:
-                report = service.import_csv(upload.read(), actor=current_user,
-                                            structure=g.structure,
-                                            all_or_nothing=bool(request.form.get("tout_ou_rien")))
+                rows, _, _ = service.read_csv(raw)
+                if len(rows) > service.IMPORT_BACKGROUND_THRESHOLD:
+                    run_id = service.start_import(
+                        raw, actor=current_user, structure=g.structure,
+                        filename=upload.filename, total=len(rows),
+                        all_or_nothing=all_or_nothing, app=current_app._get_current_object())
+                    return redirect(url_for(".import_progress", run_id=run_id))
+                report = service.import_csv(raw, actor=current_user, structure=g.structure,
+                                            all_or_nothing=all_or_nothing)
                 if report.cancelled:
                     db.session.rollback()
                 else:
@@ -433,7 +547,49 @@ def import_csv():
                 error = exc.message
     return render_template("catalogue/import.html", tabs=TABS, tab="import",
                            columns=service.IMPORT_COLUMNS, report=report, error=error,
-                           post_form=post_form, counts=None)
+                           post_form=post_form, counts=None,
+                           threshold=service.IMPORT_BACKGROUND_THRESHOLD)
+
+
+def _import_run_or_404(run_id: int):
+    """The import job and its state; another structure's job is a 404."""
+    run = db.session.get(JobRun, run_id)
+    if run is None or run.job != service.IMPORT_JOB:
+        abort(404)
+    state = service.import_state(run)
+    if state.get("structure_id") != g.structure.id:
+        abort(404)
+    return run, state
+
+
+def _import_status(run, state) -> dict:
+    stalled = service.import_stalled(run, state)
+    total = state.get("total") or 0
+    done = state.get("traites") or 0
+    status = JobRunStatus.ECHEC.value if stalled else JobRunStatus(run.status).value
+    return {"statut": status, "termine": status != JobRunStatus.EN_COURS.value,
+            "traites": done, "total": total,
+            "pourcentage": int(done * 100 / total) if total else 0,
+            "tout_ou_rien": bool(state.get("tout_ou_rien")),
+            "erreur": service.IMPORT_FAILED_MESSAGE if stalled else state.get("erreur")}
+
+
+@bp.route("/import/<int:run_id>")
+@catalogue_required
+def import_progress(run_id: int):
+    run, state = _import_run_or_404(run_id)
+    status = _import_status(run, state)
+    report = (service.ImportReport.from_dict(state["rapport"])
+              if state.get("rapport") else None)
+    return render_template("catalogue/import_progress.html", tabs=TABS, tab="import",
+                           run=run, state=state, status=status, report=report, counts=None)
+
+
+@bp.route("/import/<int:run_id>/etat")
+@catalogue_required
+def import_status(run_id: int):
+    run, state = _import_run_or_404(run_id)
+    return jsonify(_import_status(run, state))
 
 
 # -- search endpoints of the form widgets ---------------------------------------------------
