@@ -6,8 +6,8 @@ from flask_login import current_user
 from wtforms import PasswordField, SelectField
 from wtforms.validators import Email, Length, Optional, ValidationError
 
-from backoffice.admin.base import (DomainError, ReadOnlyModelView, SecureModelView, has_role,
-                                   state_filter, validate_siret)
+from backoffice.admin.base import (ReadOnlyModelView, SecureModelView, has_role, state_filter,
+                                   validate_siret)
 from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, DelegationState,
                                Habilitation, HabilitationRole, HabilitationState, Membership,
                                OfProfile, ParcoursProProfile, PrescriberProfile, PrescriberType,
@@ -156,11 +156,8 @@ class ReferencingRequestView(SecureModelView):
         """Validating creates the structure: the service does it (and the transition)."""
         from backoffice.services import accounts
 
-        try:
-            accounts.decide_referencing(model, actor=current_user, accept=name == "valider",
-                                        reason=reason)
-        except accounts.AccountError as error:
-            raise DomainError(error.message) from None
+        accounts.decide_referencing(model, actor=current_user, accept=name == "valider",
+                                    reason=reason)
 
 
 class HabilitationView(SecureModelView):

@@ -33,16 +33,10 @@ from wtforms.validators import ValidationError
 from backoffice import clock, workflow
 from backoffice.extensions import db
 from backoffice.models import StaffRole, User
+from backoffice.services import DomainError
 
 STAFF = (StaffRole.ADMIN, StaffRole.MODERATEUR)
 
-
-class DomainError(Exception):
-    """A refusal from a service, with a French ``message`` for the user."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 # French message for each CHECK constraint (by the name given in the model).
 CHECK_MESSAGES = {

@@ -22,6 +22,7 @@ from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, D
                                ReferencingRequest, RequestState, Structure, Token,
                                TokenPurpose, User, UserState)
 from backoffice.notifications import queue_email
+from backoffice.services import DomainError
 
 ACTIVATION_LIFETIME = dt.timedelta(hours=48)
 RESET_LIFETIME = dt.timedelta(hours=1)
@@ -38,12 +39,8 @@ INVALID_LINK = ("Ce lien n'est pas valide, a déjà été utilisé ou a expiré.
                 "Recommencez la démarche pour en recevoir un nouveau.")
 
 
-class AccountError(Exception):
-    """A refused operation; ``message`` is French and meant for the user."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+class AccountError(DomainError):
+    """A refused accounts operation."""
 
 
 # -- tokens ---------------------------------------------------------------------------------

@@ -24,10 +24,11 @@ from backoffice.facts import candidate_duplicate_facts
 from backoffice.models import (Candidate, Candidature,
                                CandidatureState, Formation, FollowUpStep, Membership,
                                OfProfile, PrescriberProfile, Session, User)
+from backoffice.services import DomainError
 from backoffice.text import name_key
 
 
-class CandidatureError(Exception):
+class CandidatureError(DomainError):
     """A refused operation; ``messages`` are French, ``fields`` maps a field to its
     messages (shown beside the field)."""
 

@@ -31,6 +31,7 @@ from backoffice.extensions import db
 from backoffice.models import (Candidature, Certification, Commune, EntryPoint, Formation,
                                FormationState, JobRun, JobRunStatus, Membership, OfProfile,
                                Session, SessionState, Structure, User)
+from backoffice.services import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +54,8 @@ SESSION_SNAPSHOT_FIELDS = ("reference", "date_debut", "date_fin", "adresse", "co
                            "ouverte_candidature", "state")
 
 
-class CatalogueError(Exception):
-    """A refused catalogue operation; ``message`` is French, ``field`` the form field."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
+class CatalogueError(DomainError):
+    """A refused catalogue operation."""
 
 
 # -- access ------------------------------------------------------------------------------

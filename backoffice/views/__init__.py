@@ -1,7 +1,26 @@
 """Blueprints for OF staff and prescribers (one module per area)."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, flash
+
+from backoffice.extensions import db
+from backoffice.services import DomainError
+from backoffice.workflow import WorkflowError
+
+
+def run_action(action, *args, success: str, refused: str = "", **kwargs) -> bool:
+    """One user action, one transaction: call ``action(*args, **kwargs)``, commit and
+    flash ``success``; a refusal (a service's ``DomainError`` or the workflow's) is rolled
+    back and its French message flashed, after the ``refused`` prefix."""
+    try:
+        action(*args, **kwargs)
+        db.session.commit()
+    except (DomainError, WorkflowError) as error:
+        db.session.rollback()
+        flash(refused + error.message, "error")
+        return False
+    flash(success, "success")
+    return True
 
 
 def init_views(app: Flask) -> None:

@@ -26,6 +26,7 @@ from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, H
                                ReferencingRequest, RequestState, StaffRole, Structure,
                                StructureKind, User, UserState)
 from backoffice.services import accounts as service
+from backoffice.views import run_action
 
 bp = Blueprint("accounts", __name__)
 
@@ -398,14 +399,10 @@ def request_affiliation():
         if (form.structure_id.data or "").isdigit() else None
     if structure is None or not structure.active:
         abort(404)
-    try:
-        service.request_affiliation(current_user, structure, form.message.data or None)
-    except service.AccountError as error:
-        flash(error.message, "danger")
-        return redirect(url_for("accounts.my_structures"))
-    db.session.commit()
-    flash(f"Votre demande de rattachement à {structure.raison_sociale} est envoyée à son "
-          "référent.", "success")
+    run_action(service.request_affiliation, current_user, structure,
+               form.message.data or None,
+               success=f"Votre demande de rattachement à {structure.raison_sociale} est "
+                       "envoyée à son référent.")
     return redirect(url_for("accounts.my_structures"))
 
 
@@ -539,14 +536,8 @@ def referent_detach(mine: Membership, membership_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     name = membership.user.full_name
-    try:
-        service.detach(membership, actor=current_user)
-    except service.AccountError as error:
-        db.session.rollback()
-        flash(error.message, "danger")
-        return redirect(url_for("accounts.referent_home"))
-    db.session.commit()
-    flash(f"{name} est détaché de la structure.", "success")
+    run_action(service.detach, membership, actor=current_user,
+               success=f"{name} est détaché de la structure.")
     return redirect(url_for("accounts.referent_home"))
 
 
@@ -694,14 +685,8 @@ def habilitation_activate():
     if not form.validate_on_submit():
         _flash_form_errors(form)
         return _back_to_habilitations()
-    try:
-        service.activate_with_code(current_user, form.siret.data, form.code.data)
-    except service.AccountError as error:
-        db.session.rollback()
-        flash(error.message, "danger")
-        return _back_to_habilitations()
-    db.session.commit()
-    flash(f"Vous êtes gestionnaire du SIRET {form.siret.data}.", "success")
+    run_action(service.activate_with_code, current_user, form.siret.data, form.code.data,
+               success=f"Vous êtes gestionnaire du SIRET {form.siret.data}.")
     return _back_to_habilitations()
 
 
@@ -712,14 +697,8 @@ def habilitation_request():
     if not form.validate_on_submit():
         _flash_form_errors(form)
         return _back_to_habilitations()
-    try:
-        service.request_access(current_user, form.siret.data, form.role.data)
-    except service.AccountError as error:
-        db.session.rollback()
-        flash(error.message, "danger")
-        return _back_to_habilitations()
-    db.session.commit()
-    flash("Votre demande d'accès est envoyée au gestionnaire du SIRET.", "success")
+    run_action(service.request_access, current_user, form.siret.data, form.role.data,
+               success="Votre demande d'accès est envoyée au gestionnaire du SIRET.")
     return _back_to_habilitations()
 
 

@@ -25,6 +25,7 @@ from backoffice.models import (Certification, Commune, Dispositif, EntryPoint, F
                                FormationState, JobRun, JobRunStatus, Session, SessionState,
                                Structure)
 from backoffice.services import catalogue as service
+from backoffice.views import run_action
 
 bp = Blueprint("catalogue", __name__, url_prefix="/catalogue")
 PAGE_SIZE = 25
@@ -376,14 +377,8 @@ def add_entry_point(session_id: int):
     session = _session_or_404(session_id)
     if not PostForm().validate_on_submit():
         abort(400)
-    try:
-        service.add_entry_point(session, request.form.get("date_entree"),
-                                request.form.get("places"), actor=current_user)
-        db.session.commit()
-        flash("Point d'entrée ajouté.", "success")
-    except service.CatalogueError as error:
-        db.session.rollback()
-        flash(error.message, "error")
+    run_action(service.add_entry_point, session, request.form.get("date_entree"),
+               request.form.get("places"), actor=current_user, success="Point d'entrée ajouté.")
     return redirect(url_for(".session", session_id=session_id) + "#points-entree")
 
 
@@ -404,14 +399,9 @@ def edit_entry_point(entry_point_id: int):
     session_id = entry_point.session_id
     if not PostForm().validate_on_submit():
         abort(400)
-    try:
-        service.update_entry_point(entry_point, request.form.get("date_entree"),
-                                   request.form.get("places"), actor=current_user)
-        db.session.commit()
-        flash("Point d'entrée enregistré.", "success")
-    except service.CatalogueError as error:
-        db.session.rollback()
-        flash(error.message, "error")
+    run_action(service.update_entry_point, entry_point, request.form.get("date_entree"),
+               request.form.get("places"), actor=current_user,
+               success="Point d'entrée enregistré.")
     return redirect(url_for(".session", session_id=session_id) + "#points-entree")
 
 
@@ -422,28 +412,16 @@ def delete_entry_point(entry_point_id: int):
     session_id = entry_point.session_id
     if not PostForm().validate_on_submit():
         abort(400)
-    try:
-        service.delete_entry_point(entry_point, actor=current_user)
-        db.session.commit()
-        flash("Point d'entrée supprimé.", "success")
-    except service.CatalogueError as error:
-        db.session.rollback()
-        flash(error.message, "error")
+    run_action(service.delete_entry_point, entry_point, actor=current_user,
+               success="Point d'entrée supprimé.")
     return redirect(url_for(".session", session_id=session_id) + "#points-entree")
 
 
 # -- maintenance: archive, delete, restore; cancel or delete a session ------------------------
 def _fire(action, obj, success: str, **kwargs) -> bool:
     """Run a maintenance action (one transaction); flash its outcome in French."""
-    try:
-        action(obj, actor=current_user, **kwargs)
-        db.session.commit()
-    except (service.CatalogueError, workflow.WorkflowError) as error:
-        db.session.rollback()
-        flash(f"Action refusée : {error.message}", "error")
-        return False
-    flash(success, "success")
-    return True
+    return run_action(action, obj, actor=current_user, success=success,
+                      refused="Action refusée : ", **kwargs)
 
 
 @bp.route("/formations/<int:formation_id>/archiver", methods=["POST"])
