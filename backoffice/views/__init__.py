@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 from flask import Flask, flash
+from flask_wtf import FlaskForm
 
 from backoffice.extensions import db
 from backoffice.services import DomainError
 from backoffice.workflow import WorkflowError
+
+
+class CsrfForm(FlaskForm):
+    """No field: only the CSRF token of a page's action buttons."""
 
 
 def run_action(action, *args, success: str, refused: str = "", **kwargs) -> bool:

@@ -26,7 +26,7 @@ from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, H
                                ReferencingRequest, RequestState, StaffRole, Structure,
                                StructureKind, User, UserState)
 from backoffice.services import accounts as service
-from backoffice.views import run_action
+from backoffice.views import CsrfForm, run_action
 
 bp = Blueprint("accounts", __name__)
 
@@ -167,10 +167,6 @@ class RoleForm(FlaskForm):
 
 class CodeIssueForm(FlaskForm):
     siret = _siret_field("SIRET")
-
-
-class EmptyForm(FlaskForm):
-    pass
 
 
 def _profile_choices(form, structure: Structure) -> None:
@@ -533,7 +529,7 @@ def referent_rights(mine: Membership, membership_id: int):
 @referent_required
 def referent_detach(mine: Membership, membership_id: int):
     membership = _member_of_my_structure(mine, membership_id)
-    if not EmptyForm().validate_on_submit():
+    if not CsrfForm().validate_on_submit():
         abort(400)
     name = membership.user.full_name
     run_action(service.detach, membership, actor=current_user,
@@ -664,7 +660,7 @@ def habilitations():
         "accounts/habilitations.html", mine=mine, sirets=sirets, pending=pending_,
         delegations=delegations, rows=rows, code_form=ActivationCodeForm(prefix="code"),
         access_form=AccessRequestForm(prefix="acces"), delegation_form=delegation_form,
-        role_form=RoleForm(), empty_form=EmptyForm(), roles=HabilitationRole,
+        role_form=RoleForm(), empty_form=CsrfForm(), roles=HabilitationRole,
         filters=request.args)
 
 
@@ -703,7 +699,7 @@ def habilitation_request():
 
 
 def _fire(obj, transition: str, success: str):
-    if not EmptyForm().validate_on_submit():
+    if not CsrfForm().validate_on_submit():
         abort(400)
     try:
         workflow.fire(obj, transition, actor=current_user._get_current_object(),
@@ -795,7 +791,7 @@ def accept_delegation(secret):
     if delegation.email_tiers != current_user.email:
         return _error("Cette délégation a été proposée à une autre adresse électronique : "
                       "connectez-vous avec le compte de cette adresse.", 403, "Accès refusé")
-    form = EmptyForm()
+    form = CsrfForm()
     if form.validate_on_submit():
         accept = request.form.get("decision") == "accepter"
         try:

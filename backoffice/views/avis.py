@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 
 from backoffice.auth import current_membership, membership_required
 from backoffice.extensions import db
 from backoffice.models import CandidatureState
 from backoffice.services import candidatures as service
+from backoffice.views import CsrfForm
 from backoffice.views.prescribers import _page, candidature_list, tab_counts
 
 bp = Blueprint("avis", __name__, url_prefix="/candidatures-of")
@@ -34,10 +34,6 @@ AVIS_CHOICES = [(S.RETENUE.value, "Retenue"), (S.NON_RETENUE.value, "Non retenue
 of_required = membership_required(service.is_of_manager)
 
 
-class ConfirmForm(FlaskForm):
-    """CSRF only."""
-
-
 @bp.route("/")
 @of_required
 def candidatures():
@@ -55,7 +51,7 @@ def candidatures():
                            counts={code: sum(counts.get(s, 0) for s in states)
                                    for code, _, states in TABS},
                            q=request.args.get("q", ""), avis_choices=AVIS_CHOICES,
-                           form=ConfirmForm())
+                           form=CsrfForm())
 
 
 def _get(candidature_id: int):
@@ -71,14 +67,14 @@ def candidature(candidature_id: int):
     candidature = _get(candidature_id)
     return render_template("prescription/of_candidature.html", candidature=candidature,
                            candidate=candidature.candidate, session=candidature.session,
-                           avis_choices=AVIS_CHOICES, form=ConfirmForm())
+                           avis_choices=AVIS_CHOICES, form=CsrfForm())
 
 
 @bp.route("/<int:candidature_id>/avis", methods=["POST"])
 @of_required
 def give_avis(candidature_id: int):
     candidature = _get(candidature_id)
-    if not ConfirmForm().validate_on_submit():
+    if not CsrfForm().validate_on_submit():
         abort(400)
     try:
         service.give_avis(candidature, request.form.get("avis", ""), actor=current_user,
@@ -97,7 +93,7 @@ def give_avis(candidature_id: int):
 @of_required
 def follow_up(candidature_id: int):
     candidature = _get(candidature_id)
-    if not ConfirmForm().validate_on_submit():
+    if not CsrfForm().validate_on_submit():
         abort(400)
     try:
         service.set_follow_up(candidature, request.form.get("etape", ""))
@@ -116,7 +112,7 @@ def follow_up(candidature_id: int):
 def bulk_avis():
     """The same avis on several candidatures: each in a savepoint, so that one refusal
     (no place left, already decided) does not cancel the others; one commit."""
-    if not ConfirmForm().validate_on_submit():
+    if not CsrfForm().validate_on_submit():
         abort(400)
     avis = request.form.get("avis", "")
     ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]

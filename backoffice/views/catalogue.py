@@ -13,7 +13,6 @@ from functools import wraps
 from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template,
                    request, url_for)
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
@@ -25,7 +24,7 @@ from backoffice.models import (Certification, Commune, Dispositif, EntryPoint, F
                                FormationState, JobRun, JobRunStatus, Session, SessionState,
                                Structure)
 from backoffice.services import catalogue as service
-from backoffice.views import run_action
+from backoffice.views import CsrfForm, run_action
 
 bp = Blueprint("catalogue", __name__, url_prefix="/catalogue")
 PAGE_SIZE = 25
@@ -43,10 +42,6 @@ SESSION_RULE_FIELDS = {"date_debut", "date_fin", "adresse", "commune", "sessions
 @bp.context_processor
 def _labels() -> dict:
     return {"formation_states": FormationState.labels(), "session_states": SessionState.labels()}
-
-
-class PostForm(FlaskForm):
-    """CSRF only (buttons that post)."""
 
 
 def catalogue_required(view):
@@ -153,7 +148,7 @@ def index():
     return render_template("catalogue/index.html", tabs=TABS, tab=tab, rows=rows,
                            total=total, page=page, pages=pages, q=query_text, counts=counts,
                            today=today, dispositifs=Dispositif.labels(),
-                           states=FormationState.labels(), post_form=PostForm())
+                           states=FormationState.labels(), post_form=CsrfForm())
 
 
 def _tab_counts(stats, today) -> dict[str, int]:
@@ -204,7 +199,7 @@ def new_formation():
                   "sessions puis publiez-la.", "success")
             return redirect(url_for(".formation", formation_id=formation.id))
     return render_template("catalogue/formation.html", form=form, formation=None,
-                           violations=[], session_violations=[], post_form=PostForm())
+                           violations=[], session_violations=[], post_form=CsrfForm())
 
 
 @bp.route("/formations/<int:formation_id>", methods=["GET", "POST"])
@@ -230,7 +225,7 @@ def formation(formation_id: int):
                     return redirect(url_for(".publish", formation_id=formation.id))
                 return redirect(url_for(".formation", formation_id=formation.id))
     return render_template("catalogue/formation.html", form=form, formation=formation,
-                           violations=[], session_violations=[], post_form=PostForm(),
+                           violations=[], session_violations=[], post_form=CsrfForm(),
                            editable=editable)
 
 
@@ -252,11 +247,11 @@ def publish(formation_id: int):
         top, on_sessions = _attach_violations(form, violations)
         return render_template("catalogue/formation.html", form=form, formation=formation,
                                violations=top, session_violations=on_sessions,
-                               post_form=PostForm(), editable=True)
+                               post_form=CsrfForm(), editable=True)
     duplicates = service.duplicate_warnings(formation)
     return render_template("catalogue/review.html", formation=formation,
                            warnings=[v for v in violations if not v.blocking],
-                           duplicates=duplicates, post_form=PostForm(),
+                           duplicates=duplicates, post_form=CsrfForm(),
                            dispositifs=Dispositif.labels())
 
 
@@ -264,7 +259,7 @@ def publish(formation_id: int):
 @catalogue_required
 def confirm(formation_id: int):
     formation = _formation_or_404(formation_id)
-    if not PostForm().validate_on_submit():
+    if not CsrfForm().validate_on_submit():
         abort(400)
     try:
         service.confirm_publication(formation, actor=current_user)
@@ -293,7 +288,7 @@ def confirm(formation_id: int):
 def _session_page(formation, form, session=None, duplicates=(), locked=False):
     return render_template("catalogue/session.html", formation=formation, form=form,
                            session=session, duplicates=duplicates, locked=locked,
-                           post_form=PostForm(),
+                           post_form=CsrfForm(),
                            hsp=formation.dispositif == Dispositif.HSP)
 
 
@@ -356,7 +351,7 @@ def session(session_id: int):
 @catalogue_required
 def duplicate(session_id: int):
     session = _session_or_404(session_id)
-    if not PostForm().validate_on_submit():
+    if not CsrfForm().validate_on_submit():
         abort(400)
     try:
         copy = service.duplicate_session(session, actor=current_user)
@@ -375,7 +370,7 @@ def duplicate(session_id: int):
 def add_entry_point(session_id: int):
     """Entry points of an HSP session: a date and its places."""
     session = _session_or_404(session_id)
-    if not PostForm().validate_on_submit():
+    if not CsrfForm().validate_on_submit():
         abort(400)
     run_action(service.add_entry_point, session, request.form.get("date_entree"),
                request.form.get("places"), actor=current_user, success="Point d'entrée ajouté.")
@@ -397,7 +392,7 @@ def _entry_point_or_404(entry_point_id: int) -> EntryPoint:
 def edit_entry_point(entry_point_id: int):
     entry_point = _entry_point_or_404(entry_point_id)
     session_id = entry_point.session_id
-    if not PostForm().validate_on_submit():
+    if not CsrfForm().validate_on_submit():
         abort(400)
     run_action(service.update_entry_point, entry_point, request.form.get("date_entree"),
                request.form.get("places"), actor=current_user,
@@ -410,7 +405,7 @@ def edit_entry_point(entry_point_id: int):
 def delete_entry_point(entry_point_id: int):
     entry_point = _entry_point_or_404(entry_point_id)
     session_id = entry_point.session_id
-    if not PostForm().validate_on_submit():
+    if not CsrfForm().validate_on_submit():
         abort(400)
     run_action(service.delete_entry_point, entry_point, actor=current_user,
                success="Point d'entrée supprimé.")
@@ -428,7 +423,7 @@ def _fire(action, obj, success: str, **kwargs) -> bool:
 @catalogue_required
 def archive(formation_id: int):
     formation = _formation_or_404(formation_id)
-    if not PostForm().validate_on_submit():
+    if not CsrfForm().validate_on_submit():
         abort(400)
     if _fire(service.archive_formation, formation,
              f"Formation {formation.reference} archivée : elle n'est plus proposée aux "
@@ -442,7 +437,7 @@ def archive(formation_id: int):
 def delete(formation_id: int):
     """« Supprimer »: a confirmation page, then the deletion (a state: it can be restored)."""
     formation = _formation_or_404(formation_id)
-    post_form = PostForm()
+    post_form = CsrfForm()
     if request.method == "POST":
         if not post_form.validate_on_submit():
             abort(400)
@@ -458,7 +453,7 @@ def delete(formation_id: int):
 @catalogue_required
 def restore(formation_id: int):
     formation = _formation_or_404(formation_id)
-    if not PostForm().validate_on_submit():
+    if not CsrfForm().validate_on_submit():
         abort(400)
     origin = "archivees" if formation.state == FormationState.ARCHIVEE else "supprimees"
     if _fire(service.restore_formation, formation,
@@ -472,7 +467,7 @@ def restore(formation_id: int):
 @catalogue_required
 def cancel_session(session_id: int):
     session = _session_or_404(session_id)
-    if not PostForm().validate_on_submit():
+    if not CsrfForm().validate_on_submit():
         abort(400)
     if _fire(service.cancel_session, session, f"Session {session.reference} annulée.",
              reason=request.form.get("motif", "")):
@@ -484,7 +479,7 @@ def cancel_session(session_id: int):
 @catalogue_required
 def delete_session(session_id: int):
     session = _session_or_404(session_id)
-    if not PostForm().validate_on_submit():
+    if not CsrfForm().validate_on_submit():
         abort(400)
     if _fire(service.delete_session, session, f"Session {session.reference} supprimée."):
         return redirect(url_for(".formation", formation_id=session.formation_id) + "#sessions")
@@ -495,7 +490,7 @@ def delete_session(session_id: int):
 @bp.route("/import", methods=["GET", "POST"])
 @catalogue_required
 def import_csv():
-    post_form = PostForm()
+    post_form = CsrfForm()
     report, error = None, None
     if request.method == "POST":
         upload = request.files.get("fichier")

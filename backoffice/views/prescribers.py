@@ -6,7 +6,6 @@ import datetime as dt
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
@@ -18,6 +17,7 @@ from backoffice.models import (DEPARTEMENTS_NOUVELLE_AQUITAINE, Candidate, Candi
                                Formation, PrescriberProfile, Session, SessionState)
 from backoffice.services import candidatures as service
 from backoffice.text import name_key
+from backoffice.views import CsrfForm
 
 bp = Blueprint("prescription", __name__, url_prefix="/prescription")
 PER_PAGE = 20
@@ -40,10 +40,6 @@ TAB_STATES = {code: states for code, _, states, _ in TABS}
 
 
 prescriber_required = membership_required(service.is_prescriber)
-
-
-class ConfirmForm(FlaskForm):
-    """CSRF only: the action buttons."""
 
 
 @bp.app_template_global()
@@ -306,13 +302,13 @@ def candidature(candidature_id: int):
     actions = {t.name for t in workflow.available_transitions(candidature, current_user)}
     return render_template("prescription/candidature.html", candidature=candidature,
                            form=form, session=session, candidate=candidature.candidate,
-                           actions=actions, confirm=ConfirmForm(),
+                           actions=actions, confirm=CsrfForm(),
                            history=workflow.history(candidature)), status
 
 
 def _action(candidature_id: int, operation, success: str):
     candidature = _get(candidature_id)
-    form = ConfirmForm()
+    form = CsrfForm()
     if not form.validate_on_submit():
         abort(400)
     try:
@@ -332,7 +328,7 @@ def _action(candidature_id: int, operation, success: str):
 def cancel(candidature_id: int):
     if request.method == "GET":
         return render_template("prescription/confirm_cancel.html",
-                               candidature=_get(candidature_id), form=ConfirmForm())
+                               candidature=_get(candidature_id), form=CsrfForm())
     return _action(candidature_id, service.cancel, "La candidature est annulée.")
 
 
