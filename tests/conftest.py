@@ -92,6 +92,14 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
+def delivered_text(message) -> str:
+    """The text of a queued e-mail as its recipient receives it: the sealed single-use
+    links put back, as the sending job does (staff only ever see « lien masqué »)."""
+    from backoffice.links import unseal
+
+    return unseal(message.sealed_links, message.body_text, None)[0]
+
+
 def login(client, user_or_email, password: str = factories.PASSWORD):
     """Log in through the login form, as a user would (CSRF included)."""
     email = getattr(user_or_email, "email", user_or_email)
