@@ -102,6 +102,20 @@ def _configure_hosts_and_proxies(app: Flask) -> None:
     if hops > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    from flask import render_template, request
+    from werkzeug.exceptions import SecurityError
+
+    @app.before_request
+    def _refuse_untrusted_host():
+        # Flask found the host untrusted (no URL adapter): stop before any other hook.
+        if isinstance(request.routing_exception, SecurityError):
+            raise request.routing_exception
+
+    @app.errorhandler(SecurityError)
+    def _untrusted_host(error):
+        # A page that builds no URL: there is no URL adapter for an untrusted host.
+        return render_template("error_host.html"), 400
+
 
 def _configure_sqlite(app: Flask) -> None:
     """Foreign keys, WAL and a busy timeout on SQLite (the embedded default), and real
