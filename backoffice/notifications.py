@@ -15,8 +15,9 @@ from __future__ import annotations
 from flask import render_template
 from sqlalchemy import select
 
-from backoffice import clock, links as links_
+from backoffice import clock
 from backoffice.extensions import db
+from backoffice.links import SecretUrl, placeholders, seal
 from backoffice.models import (AccountRequest, Candidature, Channel, Delegation, Dispositif,
                                Formation, Membership, OfProfile, OutboundMessage,
                                PrescriberProfile, RequestState, StaffRole, User, UserState)
@@ -47,15 +48,15 @@ def queue_email(recipient: str, template: str, *, subject: str, related=None,
     kept sealed for the sending job."""
     if not recipient:
         return None
-    leaked = [name for name, value in context.items() if isinstance(value, links_.SecretUrl)]
+    leaked = [name for name, value in context.items() if isinstance(value, SecretUrl)]
     if leaked:
-        raise ValueError(f"Lien à usage unique dans le contexte du courriel ({', '.join(leaked)}) :"
-                         " passez-le dans links=.")
+        raise ValueError(f"Lien à usage unique dans le contexte du courriel "
+                         f"({', '.join(leaked)}) : passez-le dans links=.")
     if idempotency_key and db.session.scalar(select(OutboundMessage.id).where(
             OutboundMessage.idempotency_key == idempotency_key)):
         return None
     links = links or {}
-    shown = links_.placeholders(links)
+    shown = placeholders(links)
     body_text, body_html = render_email(template, subject=subject, **context, **shown)
     unused = [name for name, text in shown.items() if text not in body_text + body_html]
     if unused:
@@ -63,7 +64,7 @@ def queue_email(recipient: str, template: str, *, subject: str, related=None,
     message = OutboundMessage(
         channel=Channel.EMAIL, recipient=recipient, subject=subject,
         body_text=body_text, body_html=body_html,
-        sealed_links=links_.seal(links, shown) if links else None,
+        sealed_links=seal(links, shown) if links else None,
         related_type=type(related).__name__.lower() if related is not None else None,
         related_id=getattr(related, "id", None), idempotency_key=idempotency_key,
         next_attempt_at=clock.now())
