@@ -2,6 +2,11 @@
 
 ``create_app(config=None)`` builds the Flask application: configuration, extensions,
 blueprints, the Flask-Admin screens and the CLI commands.
+
+Start-up refuses a production configuration (``BACKOFFICE_ENV=production``) without its
+own ``SECRET_KEY`` or ``PUBLIC_BASE_URL``. Requests whose ``Host`` is not in
+``TRUSTED_HOSTS`` get a 400; ``X-Forwarded-*`` headers count only behind
+``PROXY_FIX_HOPS`` configured proxies.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     elif config is not None:
         app.config.from_object(config)
     _check_production_settings(app)
+    _configure_hosts_and_proxies(app)
 
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////:memory:"):
@@ -57,10 +63,58 @@ def create_app(config: type | dict | None = None) -> Flask:
     return app
 
 
+def _is_production() -> bool:
+    return os.environ.get("BACKOFFICE_ENV") == "production"
+
+
 def _check_production_settings(app: Flask) -> None:
-    if os.environ.get("BACKOFFICE_ENV") == "production" and \
-            app.config["SECRET_KEY"] == "dev-secret-key-change-me":
+    from backoffice.config import DEFAULT_PUBLIC_BASE_URL
+    from backoffice.links import split_base_url
+
+    try:
+        scheme, _, _ = split_base_url(app.config["PUBLIC_BASE_URL"])
+    except ValueError as error:
+        raise RuntimeError(str(error)) from None
+    if not _is_production():
+        return
+    if app.config["SECRET_KEY"] == "dev-secret-key-change-me":
         raise RuntimeError("SECRET_KEY doit être défini en production")
+    if app.config["PUBLIC_BASE_URL"] == DEFAULT_PUBLIC_BASE_URL:
+        raise RuntimeError("PUBLIC_BASE_URL doit être défini en production (adresse publique "
+                           "du back office, par exemple https://offre.exemple.fr)")
+    if scheme != "https":
+        raise RuntimeError("PUBLIC_BASE_URL doit commencer par https:// en production")
+
+
+def _configure_hosts_and_proxies(app: Flask) -> None:
+    """``TRUSTED_HOSTS`` defaults to the public host (and the loopback outside production);
+    ``ProxyFix`` trusts exactly ``PROXY_FIX_HOPS`` proxies, none by default."""
+    from urllib.parse import urlsplit
+
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    if not app.config.get("TRUSTED_HOSTS"):
+        hosts = [urlsplit(app.config["PUBLIC_BASE_URL"]).hostname]
+        if not _is_production():
+            hosts += ["localhost", "127.0.0.1"]
+        app.config["TRUSTED_HOSTS"] = list(dict.fromkeys(hosts))
+    hops = int(app.config.get("PROXY_FIX_HOPS") or 0)
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+    from flask import render_template, request
+    from werkzeug.exceptions import SecurityError
+
+    @app.before_request
+    def _refuse_untrusted_host():
+        # Flask found the host untrusted (no URL adapter): stop before any other hook.
+        if isinstance(request.routing_exception, SecurityError):
+            raise request.routing_exception
+
+    @app.errorhandler(SecurityError)
+    def _untrusted_host(error):
+        # A page that builds no URL: there is no URL adapter for an untrusted host.
+        return render_template("error_host.html"), 400
 
 
 def _configure_sqlite(app: Flask) -> None:

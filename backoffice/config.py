@@ -23,6 +23,16 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "oui", "on"}
 
 
+def _env_list(name: str) -> list[str] | None:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return None
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:5000"  # `make run`, for development only
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-secret-key-change-me")
     # Key used to encrypt the NIR (Fernet, derived from this value). Defaults to SECRET_KEY.
@@ -56,6 +66,18 @@ class Config:
     RULES_DIR = DEFINITIONS_DIR / "rules"
     WORKFLOWS_DIR = DEFINITIONS_DIR / "workflows"
     FORMS_DIR = DEFINITIONS_DIR / "forms"
+    # -- security: public links, trusted hosts and proxies --
+    # The address users reach the back office at (scheme, host, optional path prefix):
+    # every link in an e-mail is built from it, never from the request's Host header.
+    # Mandatory in production (BACKOFFICE_ENV=production), https:// there.
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL)
+    # Host names accepted in the Host header (comma-separated; ".exemple.fr" accepts its
+    # subdomains); other hosts get a 400. Unset: the host of PUBLIC_BASE_URL, plus
+    # localhost and 127.0.0.1 outside production.
+    TRUSTED_HOSTS = _env_list("TRUSTED_HOSTS")
+    # Number of reverse proxies in front of the application whose X-Forwarded-For,
+    # -Proto and -Host headers are trusted (werkzeug ProxyFix). 0: those headers are ignored.
+    PROXY_FIX_HOPS = int(os.environ.get("PROXY_FIX_HOPS", "0"))
 
 
 class TestingConfig(Config):
@@ -63,3 +85,7 @@ class TestingConfig(Config):
     SECRET_KEY = "test-secret-key"
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
     SERVER_NAME = "localhost"
+    # -- security: public links, trusted hosts and proxies --
+    PUBLIC_BASE_URL = "http://localhost"
+    TRUSTED_HOSTS = None  # derived from PUBLIC_BASE_URL: localhost, 127.0.0.1
+    PROXY_FIX_HOPS = 0

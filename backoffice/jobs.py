@@ -22,7 +22,7 @@ from email.message import EmailMessage
 from flask import current_app
 from sqlalchemy import delete, exists, func, or_, select, update
 
-from backoffice import clock, workflow
+from backoffice import clock, links, workflow
 from backoffice.extensions import db
 from backoffice.models import (Candidate, Candidature, CandidatureState, Channel, Delegation,
                                DelegationState, Formation, FormationState, MessageStatus,
@@ -266,11 +266,13 @@ def _due_messages(channel: str, at):
                                          OutboundMessage.next_attempt_at <= at)
 
 
-def _record_failure(message: OutboundMessage, error: Exception, at) -> None:
+def _record_failure(message: OutboundMessage, error: Exception, at, *,
+                    final: bool = False) -> None:
     message.attempts += 1
     message.last_error = f"{type(error).__name__}: {error}"[:2000]
-    if message.attempts >= MAX_ATTEMPTS:
+    if final or message.attempts >= MAX_ATTEMPTS:
         message.status = MessageStatus.ECHEC
+        message.sealed_links = None  # a secret is kept no longer than it can serve
     else:
         message.next_attempt_at = at + RETRY_BASE * 2 ** (message.attempts - 1)
 
@@ -278,7 +280,9 @@ def _record_failure(message: OutboundMessage, error: Exception, at) -> None:
 def send_emails(*, at, batch_size, dry_run) -> JobResult:
     """Send queued e-mails through SMTP; retry with backoff, fail after MAX_ATTEMPTS.
     Each message is committed as soon as it is sent, so a crash re-sends at most the
-    message in flight. Without SMTP settings, messages stay queued (readable in admin)."""
+    message in flight. Without SMTP settings, messages stay queued (readable in admin).
+    The sealed single-use links are put back only into the e-mail handed to SMTP, and
+    erased from the row once it is sent or has failed for good."""
     config = current_app.config
     pending = db.session.scalar(select(func.count()).select_from(
         _due_messages(Channel.EMAIL, at).subquery()))
@@ -303,12 +307,16 @@ def send_emails(*, at, batch_size, dry_run) -> JobResult:
                 seen += 1
                 try:
                     smtp.send_message(_email(message, config["MAIL_FROM"]))
+                except links.UnreadableLinks as error:
+                    _record_failure(message, error, at, final=True)
+                    failed += 1
                 except (OSError, smtplib.SMTPException) as error:
                     _record_failure(message, error, at)
                     failed += 1
                 else:
                     message.status, message.sent_at = MessageStatus.ENVOYE, at
                     message.attempts += 1
+                    message.sealed_links = None
                     sent += 1
                 db.session.commit()
     return JobResult(seen, sent, f"{_plural(sent, 'courriel envoyé', 'courriels envoyés')}, "
@@ -329,12 +337,16 @@ def _smtp_connection(config) -> smtplib.SMTP:
 
 
 def _email(message: OutboundMessage, sender: str) -> EmailMessage:
+    """The e-mail handed to SMTP, with its sealed links put back (``UnreadableLinks``
+    when they cannot be)."""
+    body_text, body_html = links.unseal(message.sealed_links, message.body_text,
+                                        message.body_html)
     email = EmailMessage()
     email["From"], email["To"], email["Subject"] = sender, message.recipient, message.subject
     email["Message-ID"] = f"<message-{message.id}@backoffice>"
-    email.set_content(message.body_text or "")
-    if message.body_html:
-        email.add_alternative(message.body_html, subtype="html")
+    email.set_content(body_text or "")
+    if body_html:
+        email.add_alternative(body_html, subtype="html")
     return email
 
 

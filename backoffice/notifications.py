@@ -1,7 +1,12 @@
 """Notifications: e-mails and regional hub messages, queued in ``OutboundMessage``.
 
 ``queue_email`` renders a French message from ``templates/emails/<name>.txt`` and
-``.html``; the scheduled sending job delivers the queue. The side effects named in the
+``.html``; the scheduled sending job delivers the queue. Links in messages are built with
+``links.public_url`` (the configured public address, never the request's host). A
+single-use link (``links.secret_url``) goes in ``queue_email(links={"url": …})``, never in
+the template context: the stored bodies, which staff read in the admin, show
+« lien masqué » in its place, and the real link is sealed until the message is handed to
+SMTP (see ``backoffice/links.py``). The side effects named in the
 workflow files (``effets:``) are registered here with ``@side_effect``. No message ever
 carries the NIR.
 """
@@ -12,6 +17,7 @@ from sqlalchemy import select
 
 from backoffice import clock
 from backoffice.extensions import db
+from backoffice.links import SecretUrl, placeholders, seal
 from backoffice.models import (AccountRequest, Candidature, Channel, Delegation, Dispositif,
                                Formation, Membership, OfProfile, OutboundMessage,
                                PrescriberProfile, RequestState, StaffRole, User, UserState)
@@ -35,17 +41,30 @@ def transition_email_context(workflow, transition, *, description: str, reason: 
 
 
 def queue_email(recipient: str, template: str, *, subject: str, related=None,
-                idempotency_key: str | None = None, **context) -> OutboundMessage | None:
-    """Queue one e-mail (once per ``idempotency_key`` when given)."""
+                idempotency_key: str | None = None, links: dict[str, str] | None = None,
+                **context) -> OutboundMessage | None:
+    """Queue one e-mail (once per ``idempotency_key`` when given). ``links`` are the
+    single-use links, by template variable: rendered « lien masqué » in the stored bodies,
+    kept sealed for the sending job."""
     if not recipient:
         return None
+    leaked = [name for name, value in context.items() if isinstance(value, SecretUrl)]
+    if leaked:
+        raise ValueError(f"Lien à usage unique dans le contexte du courriel "
+                         f"({', '.join(leaked)}) : passez-le dans links=.")
     if idempotency_key and db.session.scalar(select(OutboundMessage.id).where(
             OutboundMessage.idempotency_key == idempotency_key)):
         return None
-    body_text, body_html = render_email(template, subject=subject, **context)
+    links = links or {}
+    shown = placeholders(links)
+    body_text, body_html = render_email(template, subject=subject, **context, **shown)
+    unused = [name for name, text in shown.items() if text not in body_text + body_html]
+    if unused:
+        raise ValueError(f"Le modèle {template} n'utilise pas le lien {', '.join(unused)}.")
     message = OutboundMessage(
         channel=Channel.EMAIL, recipient=recipient, subject=subject,
         body_text=body_text, body_html=body_html,
+        sealed_links=seal(links, shown) if links else None,
         related_type=type(related).__name__.lower() if related is not None else None,
         related_id=getattr(related, "id", None), idempotency_key=idempotency_key,
         next_attempt_at=clock.now())

@@ -7,10 +7,14 @@ lets tests use real transactions and threads.
 """
 from __future__ import annotations
 
+import email
 import os
 import re
+import socket
+from email import policy
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
 from backoffice import clock, create_app
@@ -92,6 +96,14 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
+def delivered_text(message) -> str:
+    """The text of a queued e-mail as its recipient receives it: the sealed single-use
+    links put back, as the sending job does (staff only ever see « lien masqué »)."""
+    from backoffice.links import unseal
+
+    return unseal(message.sealed_links, message.body_text, None)[0]
+
+
 def login(client, user_or_email, password: str = factories.PASSWORD):
     """Log in through the login form, as a user would (CSRF included)."""
     email = getattr(user_or_email, "email", user_or_email)
@@ -99,3 +111,31 @@ def login(client, user_or_email, password: str = factories.PASSWORD):
     response = client.post("/connexion", data={
         "email": email, "password": password, "csrf_token": csrf_token(page.text)})
     return response
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Inbox:
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def smtp_server(app):
+    """A real SMTP server on loopback (aiosmtpd); the app sends to it; yields its inbox."""
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    previous = {k: app.config[k] for k in ("SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS")}
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_STARTTLS=False)
+    yield inbox
+    app.config.update(previous)
+    controller.stop()

@@ -12,7 +12,7 @@ from backoffice import clock
 from backoffice.models import (AccountRequest, Membership, OutboundMessage, ReferencingRequest,
                                StaffRole, StructureKind, User, UserState)
 from tests import factories
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, delivered_text, login
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
 NEW_PASSWORD = "trois chevaux dans la lande"
@@ -30,7 +30,7 @@ def _link(db, recipient, path):
     message = db.session.scalars(select(OutboundMessage).where(
         OutboundMessage.recipient == recipient).order_by(OutboundMessage.id.desc())).first()
     assert message is not None, "no e-mail"
-    return re.search(rf"http://[^/\s]+(/{path}/[^\s]+)", message.body_text).group(1)
+    return re.search(rf"http://[^/\s]+(/{path}/[^\s]+)", delivered_text(message)).group(1)
 
 
 def _registration_data(page_html, **overrides):

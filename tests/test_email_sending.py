@@ -3,49 +3,16 @@ backoff, then marked failed; without SMTP settings they stay readable in the adm
 from __future__ import annotations
 
 import datetime as dt
-import email
 import markupsafe
-import socket
-from email import policy
-
-import pytest
-from aiosmtpd.controller import Controller
 
 from backoffice import clock, scheduler
 from backoffice.jobs import MAX_ATTEMPTS
 from backoffice.models import OutboundMessage, StaffRole
 from backoffice.notifications import queue_email
-from tests.conftest import login
+from tests.conftest import free_port, login
 from tests.factories import create_formation, create_staff
 
 NOW = dt.datetime(2027, 3, 10, 9, 0, tzinfo=dt.timezone.utc)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Inbox:
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def smtp_server(app):
-    inbox, port = Inbox(), _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    previous = {k: app.config[k] for k in ("SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS")}
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_STARTTLS=False)
-    yield inbox
-    app.config.update(previous)
-    controller.stop()
 
 
 def _queue(db, recipient="of@exemple.fr"):
@@ -75,7 +42,7 @@ def test_email_is_delivered_through_smtp(db, smtp_server):
 
 def test_smtp_failure_is_retried_with_backoff_then_marked_failed(app, db):
     message = _queue(db)
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=_free_port(), SMTP_STARTTLS=False)
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_STARTTLS=False)
     try:
         at = NOW
         for attempt in range(1, MAX_ATTEMPTS + 1):

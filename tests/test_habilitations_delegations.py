@@ -12,7 +12,7 @@ from backoffice.models import (Delegation, DelegationState, Habilitation, Habili
                                OutboundMessage)
 from backoffice.services import accounts as service
 from tests import factories
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, delivered_text, login
 
 SIRET = siret.make(55555555)
 SIRET_TIERS = siret.make(66666666)
@@ -69,7 +69,7 @@ def test_code_access_request_and_delegation(app, client, db):
     assert delegation.state == DelegationState.PROPOSEE
     mail = db.session.scalar(select(OutboundMessage).where(
         OutboundMessage.recipient == "tiers@exemple.fr"))
-    link = re.search(r"http://[^/\s]+(/delegations/accepter/\S+)", mail.body_text).group(1)
+    link = re.search(r"http://[^/\s]+(/delegations/accepter/\S+)", delivered_text(mail)).group(1)
 
     assert client.get(link).status_code == 403  # the manager is not the third party
     third = _fresh(app)

@@ -153,10 +153,13 @@ class SecureModelView(ModelView):
     column_display_pk = False
     # Most recent first by default.
     column_default_sort = ("id", True)
-    # Never shown, never editable.
-    column_exclude_list = ("password_hash", "token_hash", "nir_chiffre", "version")
+    # Never shown, never editable (sealed_links: the secret links of a queued e-mail).
+    column_exclude_list = ("password_hash", "token_hash", "nir_chiffre", "version",
+                           "sealed_links")
     column_details_exclude_list = column_exclude_list
+    column_export_exclude_list = column_exclude_list
     form_excluded_columns = ("password_hash", "token_hash", "nir_chiffre", "version",
+                             "sealed_links",
                              "created_at", "updated_at", "nom_normalise", "prenom_normalise")
     column_labels = {
         "id": "Identifiant", "created_at": "Créé le", "updated_at": "Modifié le",

@@ -1,4 +1,9 @@
-"""Admin screen of the outbound queue (e-mails and hub messages)."""
+"""Admin screen of the outbound queue (e-mails and hub messages).
+
+What it shows is what staff may read: single-use links appear as « lien masqué » in the
+bodies; their sealed value (``sealed_links``) is excluded from every list, detail, search,
+filter and export by the base view.
+"""
 from __future__ import annotations
 
 from backoffice.admin.base import ReadOnlyModelView, state_filter

@@ -1,4 +1,10 @@
-"""Messaging aggregate: the queue of outbound e-mails and regional hub messages."""
+"""Messaging aggregate: the queue of outbound e-mails and regional hub messages.
+
+``body_text``/``body_html`` are what staff may read: a single-use link appears there as
+« lien masqué ». The real links are in ``sealed_links`` (encrypted, see
+``backoffice/links.py``), a column no admin screen shows, erased once the message is sent
+or has failed for good.
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -38,6 +44,8 @@ class OutboundMessage(TimestampMixin, db.Model):
     body_text: Mapped[str | None] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict | None] = mapped_column(JSON)
+    # The secret links of the message, encrypted; never shown, erased after sending.
+    sealed_links: Mapped[str | None] = mapped_column(Text)
     related_type: Mapped[str | None] = mapped_column(String(40))
     related_id: Mapped[int | None] = mapped_column(Integer)
     # Guarantees a reminder or a hub message is queued once only.

@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from flask import url_for
 from sqlalchemy import or_, select
 
 from backoffice import clock, siret as siret_helpers, workflow
 from backoffice.extensions import db
+from backoffice.links import public_url, secret_url
 from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, DelegationState,
                                Habilitation, HabilitationRole, HabilitationState, LoginThrottle,
                                Membership, OfProfile, ParcoursProProfile, PrescriberProfile,
@@ -113,8 +113,8 @@ def register(*, email: str, password: str, nom: str, prenom: str, fonction: str 
     existing = db.session.scalar(select(User).where(User.email == email))
     if existing is not None:
         queue_email(email, "compte_existant", subject="Demande de création de compte",
-                    related=existing, login_url=url_for("auth.login", _external=True),
-                    reset_url=url_for("accounts.forgotten_password", _external=True))
+                    related=existing, login_url=public_url("auth.login"),
+                    reset_url=public_url("accounts.forgotten_password"))
         return None
     user = User(email=email, nom=nom, prenom=prenom, fonction=fonction, telephone=telephone,
                 state=UserState.A_ACTIVER)
@@ -136,7 +136,7 @@ def send_activation(user: User) -> None:
                                 user=user)
     db.session.add(token)
     queue_email(user.email, "activation", subject="Activez votre compte", related=user,
-                user=user, url=url_for("accounts.activate", secret=secret, _external=True),
+                user=user, links={"url": secret_url("accounts.activate", secret=secret)},
                 expires=clock.format_local(token.expires_at))
 
 
@@ -163,7 +163,7 @@ def request_password_reset(email: str) -> None:
     db.session.add(token)
     queue_email(user.email, "reinitialisation", subject="Réinitialisation de votre mot de passe",
                 related=user, user=user,
-                url=url_for("accounts.reset_password", secret=secret, _external=True),
+                links={"url": secret_url("accounts.reset_password", secret=secret)},
                 expires=clock.format_local(token.expires_at))
 
 
@@ -195,7 +195,7 @@ def request_email_change(user: User, new_email: str) -> None:
     db.session.add(token)
     queue_email(new_email, "changement_email", subject="Confirmez votre nouvelle adresse",
                 related=user, user=user, new_email=new_email,
-                url=url_for("accounts.confirm_email", secret=secret, _external=True),
+                links={"url": secret_url("accounts.confirm_email", secret=secret)},
                 expires=clock.format_local(token.expires_at))
 
 
@@ -521,7 +521,7 @@ def request_access(user: User, siret: str, role: str) -> Habilitation:
         queue_email(manager.email, "demande_habilitation", subject="Demande d'accès à votre SIRET",
                     related=habilitation, user=user, siret=siret,
                     role_label=HabilitationRole(role).label,
-                    url=url_for("accounts.habilitations", _external=True))
+                    url=public_url("accounts.habilitations"))
     return habilitation
 
 
@@ -562,7 +562,7 @@ def delegate(*, actor: User, siret_etablissement: str, siret_tiers: str, email_t
                 subject="Délégation proposée sur la démarche Mon Activité Formation",
                 related=delegation, delegation=delegation, granted_by=actor,
                 role_label=HabilitationRole(role).label,
-                url=url_for("accounts.accept_delegation", secret=secret, _external=True),
+                links={"url": secret_url("accounts.accept_delegation", secret=secret)},
                 expires=clock.format_local(token.expires_at))
     return delegation
 
