@@ -56,6 +56,13 @@ class Config:
     RULES_DIR = DEFINITIONS_DIR / "rules"
     WORKFLOWS_DIR = DEFINITIONS_DIR / "workflows"
     FORMS_DIR = DEFINITIONS_DIR / "forms"
+    # -- privacy: NIR keys --
+    # NIR_ENCRYPTION_KEYS: Fernet keys (``Fernet.generate_key()``), comma-separated, newest
+    # first: the newest encrypts, all decrypt; after adding a key in front, run
+    # ``backoffice nir rotate`` then drop the old ones. Mandatory when
+    # BACKOFFICE_ENV=production; NIR_ENCRYPTION_KEY (above, one key) is still accepted.
+    # Without either, outside production only, a development key derived from SECRET_KEY.
+    NIR_ENCRYPTION_KEYS = os.environ.get("NIR_ENCRYPTION_KEYS", "")
 
 
 class TestingConfig(Config):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from backoffice import permissions
 from backoffice.auth import current_membership, membership_required
 from backoffice.extensions import db
 from backoffice.models import CandidatureState
@@ -67,6 +68,8 @@ def candidature(candidature_id: int):
     candidature = _get(candidature_id)
     return render_template("prescription/of_candidature.html", candidature=candidature,
                            candidate=candidature.candidate, session=candidature.session,
+                           full_file=permissions.can_edit_personal_information(
+                               current_membership(), candidature.candidate),
                            avis_choices=AVIS_CHOICES, form=CsrfForm())
 
 

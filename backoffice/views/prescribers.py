@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
-from backoffice import clock, forms_engine, search
+from backoffice import clock, forms_engine, permissions, search
 from backoffice.auth import current_membership, membership_required
 from backoffice.extensions import db
 from backoffice.models import (DEPARTEMENTS_NOUVELLE_AQUITAINE, Candidate, Candidature,
@@ -134,11 +134,14 @@ def find_candidate(session_id: int):
     if args.get("date_naissance") and birth is None:
         errors.append("La date de naissance doit être au format jj/mm/aaaa.")
     candidates = service.search_candidates(
-        nom=args.get("nom", ""), prenom=args.get("prenom", ""), date_naissance=birth,
+        membership=current_membership(), nom=args.get("nom", ""), prenom=args.get("prenom", ""), date_naissance=birth,
         identifiant_france_travail=args.get("identifiant_france_travail", ""),
         identifiant_regional=args.get("identifiant_regional", "")) if searched else []
+    full_files = permissions.with_personal_information(current_membership(),
+                                                       (c.id for c in candidates))
     return render_template("prescription/find_candidate.html", session=session,
                            candidates=candidates, searched=searched, errors=errors,
+                           full_files=full_files,
                            highlight=args.get("doublon", type=int))
 
 
@@ -161,7 +164,7 @@ def new_candidate(session_id: int):
             for message in duplicate.messages:
                 flash(message, "warning")
             match = duplicate.match
-            params = {"doublon": match.id, "nom": match.nom,
+            params = {"doublon": match.id, "nom": match.nom, "prenom": match.prenom,
                       "date_naissance": f"{match.date_naissance:%d/%m/%Y}"} if match else {}
             return redirect(url_for(".find_candidate", session_id=session.id, **params))
         db.session.commit()
@@ -172,12 +175,19 @@ def new_candidate(session_id: int):
                            candidate=None)
 
 
+def _candidate_file(candidate_id: int) -> Candidate:
+    """The full file of a candidate, for a structure allowed to see it; 404 otherwise (the
+    person's existence is not leaked)."""
+    candidate = db.session.get(Candidate, candidate_id)
+    if not permissions.can_edit_personal_information(current_membership(), candidate):
+        abort(404)
+    return candidate
+
+
 @bp.route("/candidats/<int:candidate_id>/modifier", methods=["GET", "POST"])
 @prescriber_required
 def edit_candidate(candidate_id: int):
-    candidate = db.session.get(Candidate, candidate_id)
-    if candidate is None or candidate.anonymised_at is not None:
-        abort(404)
+    candidate = _candidate_file(candidate_id)
     back = request.args.get("retour", "")
     if not back.startswith("/prescription/"):
         back = url_for(".candidatures")
@@ -264,6 +274,8 @@ def new_candidature(session_id: int, candidate_id: int):
         status = 422
     return render_template("prescription/candidature_form.html", form=form, session=session,
                            candidate=candidate, candidature=None,
+                           full_file=permissions.can_edit_personal_information(
+                               current_membership(), candidate),
                            history=_candidate_history(candidate)), status
 
 
@@ -302,6 +314,8 @@ def candidature(candidature_id: int):
     actions = {t.name for t in workflow.available_transitions(candidature, current_user)}
     return render_template("prescription/candidature.html", candidature=candidature,
                            form=form, session=session, candidate=candidature.candidate,
+                           full_file=permissions.can_edit_personal_information(
+                               current_membership(), candidature.candidate),
                            actions=actions, confirm=CsrfForm(),
                            history=workflow.history(candidature)), status
 
