@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask_admin.contrib.sqla.filters import FilterEqual
 from wtforms.validators import Email, Optional, Regexp
 
+from backoffice.admin.accounts import UserLoader
 from backoffice.admin.base import SecureModelView, state_filter
 from backoffice.models import (Candidate, Candidature, CandidatureState, Civilite, Dispositif,
                                FollowUpStep)
@@ -76,7 +77,7 @@ class CandidatureView(SecureModelView):
                       "page_size": 10, "placeholder": "Nom, prénom ou identifiant"},
         "session": {"fields": ("reference",), "page_size": 10},
         "entry_point": {"fields": ("date_entree",), "page_size": 10},
-        "prescriber_user": {"fields": ("nom", "prenom", "email"), "page_size": 10},
+        "prescriber_user": UserLoader("prescriber_user"),
         "prescriber_structure": {"fields": ("raison_sociale", "siret"), "page_size": 10},
     }
     form_args = {"reference": {"validators": [Regexp(
