@@ -16,6 +16,7 @@ from backoffice.models import (DEPARTEMENTS_NOUVELLE_AQUITAINE, Candidate, Candi
                                CandidatureState, Dispositif, EntryMode, FollowUpStep,
                                Formation, PrescriberProfile, Session, SessionState)
 from backoffice.services import candidatures as service
+from backoffice.services import personal_data
 from backoffice.text import name_key
 from backoffice.views import CsrfForm
 
@@ -175,11 +176,23 @@ def new_candidate(session_id: int):
                            candidate=None)
 
 
+def shows_personal_data(candidate: Candidate, what: str) -> bool:
+    """Whether the current structure may see ``candidate``'s full file; when it may and the
+    user is a staff member, the read is written to the RGPD access log, committed at once
+    (call it before the view changes anything)."""
+    allowed = permissions.can_edit_personal_information(current_membership(), candidate)
+    if allowed and personal_data.is_traced(current_user):
+        personal_data.record_access(actor=current_user, candidate_id=candidate.id, what=what,
+                                    location=f"{request.method} {request.full_path}")
+        db.session.commit()
+    return allowed
+
+
 def _candidate_file(candidate_id: int) -> Candidate:
     """The full file of a candidate, for a structure allowed to see it; 404 otherwise (the
     person's existence is not leaked)."""
     candidate = db.session.get(Candidate, candidate_id)
-    if not permissions.can_edit_personal_information(current_membership(), candidate):
+    if candidate is None or not shows_personal_data(candidate, "Fiche du candidat"):
         abort(404)
     return candidate
 
@@ -263,6 +276,7 @@ def new_candidature(session_id: int, candidate_id: int):
     candidate = db.session.get(Candidate, candidate_id)
     if candidate is None or candidate.anonymised_at is not None:
         abort(404)
+    full_file = shows_personal_data(candidate, "Nouvelle candidature")
     form = _candidature_form(None, session)
     status = 200
     if request.method == "POST":
@@ -274,8 +288,7 @@ def new_candidature(session_id: int, candidate_id: int):
         status = 422
     return render_template("prescription/candidature_form.html", form=form, session=session,
                            candidate=candidate, candidature=None,
-                           full_file=permissions.can_edit_personal_information(
-                               current_membership(), candidate),
+                           full_file=full_file,
                            history=_candidate_history(candidate)), status
 
 
@@ -298,6 +311,7 @@ def _get(candidature_id: int) -> Candidature:
 @prescriber_required
 def candidature(candidature_id: int):
     candidature = _get(candidature_id)
+    full_file = shows_personal_data(candidature.candidate, "Candidature (prescripteur)")
     session = candidature.session
     editable = (candidature.state == S.BROUILLON
                 and candidature.prescriber_user_id == current_user.id)
@@ -314,8 +328,7 @@ def candidature(candidature_id: int):
     actions = {t.name for t in workflow.available_transitions(candidature, current_user)}
     return render_template("prescription/candidature.html", candidature=candidature,
                            form=form, session=session, candidate=candidature.candidate,
-                           full_file=permissions.can_edit_personal_information(
-                               current_membership(), candidature.candidate),
+                           full_file=full_file,
                            actions=actions, confirm=CsrfForm(),
                            history=workflow.history(candidature)), status
 
