@@ -6,6 +6,7 @@ import logging
 
 import pytest
 from cryptography.fernet import Fernet
+from flask import Flask
 
 from backoffice import clock, crypto
 from backoffice.extensions import db
@@ -114,8 +115,11 @@ def test_production_refuses_to_start_without_nir_keys(monkeypatch):
               "NIR_ENCRYPTION_KEY": None}
     with pytest.raises(crypto.NirKeyMissing, match="NIR_ENCRYPTION_KEYS"):
         crypto.build(config, production=True)
-    from backoffice import create_app
+    bare = Flask(__name__)  # the start-up hook create_app calls
+    bare.config.update(config)
     with pytest.raises(crypto.NirKeyMissing):
-        create_app(config)
-    multi, newest = crypto.build({**config, "NIR_ENCRYPTION_KEY": KEY_A}, production=True)
+        crypto.init_app(bare)
+    monkeypatch.setenv("BACKOFFICE_ENV", "development")
+    crypto.init_app(bare)  # outside production: the development key
+    multi, _newest = crypto.build({**config, "NIR_ENCRYPTION_KEY": KEY_A}, production=True)
     assert Fernet(KEY_A.encode()).decrypt(multi.encrypt(b"x")) == b"x"
