@@ -5,7 +5,9 @@ It is Flask's CLI bound to ``create_app`` (so ``backoffice run``, ``backoffice s
 
 * ``backoffice demo-data --scale N``: generate deterministic demo data;
 * ``backoffice bootstrap``: what ``make run`` does before serving (migrate, demo data
-  when the database is empty, print the demo accounts).
+  when the database is empty, print the demo accounts);
+* ``backoffice nir rotate [--batch-size N]``: re-encrypt every NIR with the newest key of
+  ``NIR_ENCRYPTION_KEYS`` (see ``backoffice/services/nir_keys.py``).
 
 Commands that depend on the time accept ``--at`` (ISO date-time, Europe/Paris when no
 offset is given) and set the application clock.
@@ -116,6 +118,26 @@ def jobs_run_command(name: str, dry_run: bool, batch_size: int) -> None:
     click.echo(f"{name} : {run.summary} ({run.rows_seen} vues, {run.rows_changed} modifiées)")
 
 
+@click.group("nir")
+def nir_group() -> None:
+    """Clés de chiffrement du NIR."""
+
+
+@nir_group.command("rotate")
+@click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True)
+@with_appcontext
+def nir_rotate_command(batch_size: int) -> None:
+    """Rechiffre chaque NIR avec la clé la plus récente de NIR_ENCRYPTION_KEYS."""
+    from backoffice.services import nir_keys
+
+    report = nir_keys.rotate_keys(batch_size=batch_size)
+    click.echo(str(report))
+    if report.unreadable:
+        raise click.ClickException(
+            f"{report.unreadable} NIR illisibles : ajoutez à NIR_ENCRYPTION_KEYS la clé "
+            "qui les a chiffrés, puis relancez.")
+
+
 @click.command("scheduler")
 @with_appcontext
 def scheduler_command() -> None:
@@ -158,7 +180,7 @@ def serve_command(host: str, port: int, no_scheduler: bool) -> None:
 
 def register_commands(app: Flask) -> None:
     for command in (demo_data_command, demo_accounts_command, bootstrap_command, jobs_group,
-                    scheduler_command, serve_command):
+                    nir_group, scheduler_command, serve_command):
         app.cli.add_command(command)
 
 

@@ -78,6 +78,13 @@ class Config:
     # Number of reverse proxies in front of the application whose X-Forwarded-For,
     # -Proto and -Host headers are trusted (werkzeug ProxyFix). 0: those headers are ignored.
     PROXY_FIX_HOPS = int(os.environ.get("PROXY_FIX_HOPS", "0"))
+    # -- privacy: NIR keys --
+    # NIR_ENCRYPTION_KEYS: Fernet keys (``Fernet.generate_key()``), comma-separated, newest
+    # first: the newest encrypts, all decrypt; after adding a key in front, run
+    # ``backoffice nir rotate`` then drop the old ones. Mandatory when
+    # BACKOFFICE_ENV=production; NIR_ENCRYPTION_KEY (above, one key) is still accepted.
+    # Without either, outside production only, a development key derived from SECRET_KEY.
+    NIR_ENCRYPTION_KEYS = os.environ.get("NIR_ENCRYPTION_KEYS", "")
 
 
 class TestingConfig(Config):

@@ -69,7 +69,7 @@ from wtforms import fields as wtf
 from wtforms import widgets
 from wtforms.validators import StopValidation, ValidationError
 
-from backoffice import clock, models
+from backoffice import clock, crypto, models
 from backoffice import siret as siret_helpers
 from backoffice.extensions import db
 
@@ -1448,12 +1448,25 @@ class DefinitionForm(FlaskForm):
         if fdef.type == "mot_de_passe":
             attributes["autocomplete"] = "new-password"
         if fdef.sensitive:
+            # Never echoed back, not even what was just typed when another field is wrong.
             attributes["autocomplete"] = "off"
+            attributes["value"] = ""
         if fdef.is_reference:
             attributes["data-source"] = fdef.source
             attributes["inputmode"] = "numeric"
             attributes["autocomplete"] = "off"
         return attributes
+
+    def sensitive_hint(self, name: str) -> str:
+        """« NIR enregistré » beside a sensitive field when the edited object holds a value
+        (which the form never shows), « NIR illisible : … » when no key can read it."""
+        state = getattr(self, "stored_sensitive", {}).get(name)
+        if state is None:
+            return ""
+        if state == "illisible":
+            return crypto.UNREADABLE_MESSAGE + " (une nouvelle saisie le remplace)."
+        label = self.definition.fields[name].label.split(" (")[0]
+        return f"{label} enregistré : laissez ce champ vide pour le conserver."
 
     def text_length(self, name: str) -> int:
         return len(self[name]._value() or "")
@@ -1519,7 +1532,24 @@ def build_form(definition: FormDefinition | str, obj=None, *, formdata: Any = _F
         options["formdata"] = formdata
     if meta is not None:
         options["meta"] = meta
-    return form_class(definition)(**options)
+    form = form_class(definition)(**options)
+    form.stored_sensitive = stored_sensitive_names(definition, obj) if obj is not None else {}
+    return form
+
+
+def stored_sensitive_names(definition: FormDefinition, obj) -> dict[str, str]:
+    """The sensitive fields for which ``obj`` holds a value: ``"enregistre"``, or
+    ``"illisible"`` when the stored value cannot be decrypted (a missing NIR key)."""
+    names = {}
+    for name, fdef in definition.fields.items():
+        if not fdef.sensitive or not _is_model_attribute(obj, name):
+            continue
+        try:
+            if getattr(obj, name) not in (None, ""):
+                names[name] = "enregistre"
+        except crypto.NirDecryptionError:
+            names[name] = "illisible"
+    return names
 
 
 # --------------------------------------------------------------------------- object <-> form

@@ -1,9 +1,11 @@
 """Admin screens of the accounts aggregate."""
 from __future__ import annotations
 
+from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
 from wtforms import PasswordField, SelectField
+from sqlalchemy import select
 from wtforms.validators import Email, Length, Optional, ValidationError
 
 from backoffice.admin.base import (ReadOnlyModelView, SecureModelView, has_role, state_filter,
@@ -13,6 +15,7 @@ from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, D
                                OfProfile, ParcoursProProfile, PrescriberProfile, PrescriberType,
                                ReferencingRequest, RequestState, StaffRole, Structure,
                                StructureKind, Token, TokenPurpose, User, UserState)
+from backoffice.extensions import db
 from backoffice.models.reference import DEPARTEMENTS_NOUVELLE_AQUITAINE
 
 CATEGORY = "Comptes et structures"
@@ -21,6 +24,59 @@ STRUCTURE_LOOKUP = {"fields": ("raison_sociale", "sigle", "siret"), "page_size":
                     "placeholder": "Raison sociale, sigle ou SIRET"}
 USER_LOOKUP = {"fields": ("nom", "prenom", "email"), "page_size": 10,
                "placeholder": "Nom, prénom ou courriel"}
+
+
+# -- staff accounts are admins' business ------------------------------------------------------
+# A moderator neither sees nor attaches a staff account (admin, moderateur, responsable_regles):
+# not in the user screens, not in the memberships, requests and habilitations that name a
+# user, not through the AJAX user lookup of any form. Admins see everything.
+def sees_staff_accounts() -> bool:
+    return has_role(StaffRole.ADMIN)
+
+
+def non_staff_user_ids():
+    return select(User.id).where(User.staff_role.is_(None))
+
+
+class UserLoader(QueryAjaxModelLoader):
+    """The AJAX user lookup of the admin forms; for a moderator, without staff accounts
+    (neither listed nor accepted when an id is posted)."""
+
+    def __init__(self, name: str):
+        super().__init__(name, db.session, User, **USER_LOOKUP)
+
+    def get_query(self):
+        query = super().get_query()
+        return query if sees_staff_accounts() else query.filter(User.staff_role.is_(None))
+
+    def get_one(self, pk):
+        if not str(pk).isdigit():
+            return None
+        return self.get_query().filter(User.id == int(pk)).one_or_none()
+
+
+class HideStaffUsersMixin:
+    """Rows naming a user (``user_column``): a moderator does not get those of staff
+    accounts, in the list, its count, the detail/edit pages (``get_one``)."""
+
+    user_column = "user_id"
+
+    def _hide_staff(self, query):
+        if sees_staff_accounts():
+            return query
+        return query.filter(getattr(self.model, self.user_column).in_(non_staff_user_ids()))
+
+    def get_query(self):
+        return self._hide_staff(super().get_query())
+
+    def get_count_query(self):
+        return self._hide_staff(super().get_count_query())
+
+    def get_one(self, id):
+        if not str(id).isdigit():
+            return None
+        return self._hide_staff(super().get_query()).filter(
+            self.model.id == int(id)).one_or_none()
 DEPARTEMENT_CHOICES = sorted(DEPARTEMENTS_NOUVELLE_AQUITAINE.items())
 LOWER = [lambda v: v.strip().lower() if v else v]
 
@@ -55,7 +111,7 @@ class StructureView(SecureModelView):
         model.siren = model.siret[:9]
 
 
-class UserView(SecureModelView):
+class UserView(HideStaffUsersMixin, SecureModelView):
     column_list = ("nom", "prenom", "email", "state", "staff_role", "last_login_at", "created_at")
     column_searchable_list = ("nom", "prenom", "email")
     column_filters = (state_filter(User.state, UserState),
@@ -73,21 +129,7 @@ class UserView(SecureModelView):
                            "filters": LOWER}}
 
     # Staff accounts are managed by admins only: a moderator neither sees nor edits them.
-    def _restrict(self, query):
-        if has_role(StaffRole.ADMIN):
-            return query
-        return query.filter(User.staff_role.is_(None))
-
-    def get_query(self):
-        return self._restrict(super().get_query())
-
-    def get_count_query(self):
-        return self._restrict(super().get_count_query())
-
-    def get_one(self, id):
-        if not str(id).isdigit():
-            return None
-        return self._restrict(super().get_query()).filter(User.id == int(id)).one_or_none()
+    user_column = "id"
 
     def on_model_change(self, form, model, is_created):
         if form.staff_role.data and not has_role(StaffRole.ADMIN):
@@ -100,7 +142,7 @@ class UserView(SecureModelView):
         form.new_password.data = ""
 
 
-class MembershipView(SecureModelView):
+class MembershipView(HideStaffUsersMixin, SecureModelView):
     column_list = ("user", "structure", "is_referent", "profile_of", "profile_prescripteur",
                    "profile_parcourspro", "created_at")
     column_searchable_list = ("user.nom", "user.email", "structure.raison_sociale",
@@ -117,10 +159,10 @@ class MembershipView(SecureModelView):
                      "structure.raison_sociale": "Structure", "structure.siret": "SIRET"}
     form_columns = ("user", "structure", "is_referent", "profile_of", "profile_prescripteur",
                     "profile_parcourspro")
-    form_ajax_refs = {"user": USER_LOOKUP, "structure": STRUCTURE_LOOKUP}
+    form_ajax_refs = {"user": UserLoader("user"), "structure": STRUCTURE_LOOKUP}
 
 
-class _RequestView(SecureModelView):
+class _RequestView(HideStaffUsersMixin, SecureModelView):
     column_list = ("user", "structure", "state", "created_at", "decided_by", "decided_at")
     column_searchable_list = ("user.nom", "user.email", "structure.raison_sociale",
                               "structure.siret")
@@ -128,7 +170,7 @@ class _RequestView(SecureModelView):
                      "structure.raison_sociale": "Structure", "structure.siret": "SIRET"}
     enum_fields = {"state": (RequestState, "État")}
     form_columns = ("user", "structure", "state", "message", "decision_comment")
-    form_ajax_refs = {"user": USER_LOOKUP, "structure": STRUCTURE_LOOKUP}
+    form_ajax_refs = {"user": UserLoader("user"), "structure": STRUCTURE_LOOKUP}
 
 
 class AccountRequestView(_RequestView):
@@ -150,7 +192,7 @@ class ReferencingRequestView(SecureModelView):
     form_columns = ("raison_sociale", "sigle", "siret", "kind", "prescriber_type", "adresse",
                     "code_postal", "commune_nom", "requester", "state", "decision_comment")
     form_args = {"siret": {"validators": [validate_siret]}}
-    form_ajax_refs = {"requester": USER_LOOKUP}
+    form_ajax_refs = {"requester": UserLoader("requester")}
 
     def fire_transition(self, model, name, *, reason):
         """Validating creates the structure: the service does it (and the transition)."""
@@ -160,7 +202,7 @@ class ReferencingRequestView(SecureModelView):
                                     reason=reason)
 
 
-class HabilitationView(SecureModelView):
+class HabilitationView(HideStaffUsersMixin, SecureModelView):
     column_list = ("siret", "user", "role", "state", "demarche", "created_at")
     column_searchable_list = ("siret", "user.nom", "user.email")
     column_filters = (state_filter(Habilitation.role, HabilitationRole, "Rôle"),
@@ -169,7 +211,7 @@ class HabilitationView(SecureModelView):
     column_labels = {"demarche": "Démarche", "user.nom": "Nom", "user.email": "Courriel"}
     form_columns = ("siret", "user", "role", "state")
     form_args = {"siret": {"validators": [validate_siret]}}
-    form_ajax_refs = {"user": USER_LOOKUP}
+    form_ajax_refs = {"user": UserLoader("user")}
 
 
 class DelegationView(SecureModelView):
@@ -190,7 +232,7 @@ class DelegationView(SecureModelView):
                  "siret_tiers": {"validators": [validate_siret]},
                  "email_tiers": {"validators": [Email("Adresse électronique non valide.")],
                                  "filters": LOWER}}
-    form_ajax_refs = {"granted_by": USER_LOOKUP}
+    form_ajax_refs = {"granted_by": UserLoader("granted_by")}
 
 
 class TokenView(ReadOnlyModelView):

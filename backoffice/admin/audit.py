@@ -1,8 +1,10 @@
-"""Read-only audit screens: transition log, job runs, rule-set versions."""
+"""Read-only audit screens: transition log, job runs, rule-set versions, and the RGPD log
+of staff reads of personal data (admins only)."""
 from __future__ import annotations
 
 from backoffice.admin.base import ReadOnlyModelView, state_filter
-from backoffice.models import JobRun, JobRunStatus, RuleSetVersion, StaffRole, TransitionLog
+from backoffice.models import (JobRun, JobRunStatus, PersonalDataAccess, RuleSetVersion,
+                               StaffRole, TransitionLog)
 
 CATEGORY = "Suivi"
 
@@ -41,7 +43,25 @@ class RuleSetVersionView(ReadOnlyModelView):
                      "comment": "Commentaire", "content": "Contenu"}
 
 
+class PersonalDataAccessView(ReadOnlyModelView):
+    """Who read which candidate's personal data: admins only, never changed or deleted."""
+
+    roles = (StaffRole.ADMIN,)
+    simple_list_pager = True
+    column_list = ("at", "actor", "actor_role", "candidate_id", "what", "location")
+    column_details_list = column_list
+    column_default_sort = ("at", True)
+    column_filters = ("candidate_id", "actor_id", "actor_role", "at")
+    column_searchable_list = ("what", "location")
+    enum_fields = {"actor_role": (StaffRole, "Rôle")}
+    column_labels = {"at": "Date", "actor": "Lecteur", "actor_id": "Lecteur (identifiant)",
+                     "actor_role": "Rôle", "candidate_id": "Candidat (identifiant)",
+                     "what": "Donnée consultée", "location": "Page"}
+
+
 def register(admin) -> None:
     admin.add_view(TransitionLogView(TransitionLog, "Journal des transitions", CATEGORY))
     admin.add_view(JobRunView(JobRun, "Exécutions des tâches", CATEGORY))
     admin.add_view(RuleSetVersionView(RuleSetVersion, "Versions des règles", CATEGORY))
+    admin.add_view(PersonalDataAccessView(PersonalDataAccess,
+                                          "Consultations de données personnelles", CATEGORY))

@@ -1,19 +1,73 @@
-"""Admin screens of candidates and candidatures. The NIR is never shown."""
+"""Admin screens of candidates and candidatures. The NIR is never shown.
+
+Every opening of these screens by staff — list (with its search and filters), detail,
+edit — is written to the RGPD access log (``services.personal_data``), before the page
+is rendered."""
 from __future__ import annotations
 
+from flask import request
+from flask_admin import expose
 from flask_admin.contrib.sqla.filters import FilterEqual
+from flask_login import current_user
 from wtforms.validators import Email, Optional, Regexp
 
+from backoffice.admin.accounts import UserLoader
 from backoffice.admin.base import SecureModelView, state_filter
+from backoffice.extensions import db
 from backoffice.models import (Candidate, Candidature, CandidatureState, Civilite, Dispositif,
                                FollowUpStep)
 from backoffice.models.reference import DEPARTEMENTS_NOUVELLE_AQUITAINE
+from backoffice.services import personal_data
 
 CATEGORY = "Candidatures"
 DEPARTEMENT_CHOICES = sorted(DEPARTEMENTS_NOUVELLE_AQUITAINE.items())
 
 
-class CandidateView(SecureModelView):
+class LogsPersonalDataReads:
+    """Writes each staff read of the screen to the access log, then shows the page."""
+
+    personal_data_label = ""
+
+    def candidate_id_of(self, model) -> int | None:
+        raise NotImplementedError
+
+    def _log_read(self, what: str, *, one: bool) -> None:
+        if not personal_data.is_traced(current_user):
+            return
+        candidate_id = None
+        if one:
+            object_id = request.args.get("id", "")
+            model = self.get_one(object_id) if object_id.isdigit() else None
+            if model is None:
+                return  # nothing shown
+            candidate_id = self.candidate_id_of(model)
+        personal_data.record_access(actor=current_user, candidate_id=candidate_id,
+                                    what=f"{self.personal_data_label} : {what}",
+                                    location=f"{request.method} {request.full_path}")
+        db.session.commit()
+
+    @expose("/")
+    def index_view(self):
+        self._log_read("liste", one=False)
+        return super().index_view()
+
+    @expose("/details/")
+    def details_view(self):
+        self._log_read("détail", one=True)
+        return super().details_view()
+
+    @expose("/edit/", methods=("GET", "POST"))
+    def edit_view(self):
+        self._log_read("modification", one=True)
+        return super().edit_view()
+
+
+class CandidateView(LogsPersonalDataReads, SecureModelView):
+    personal_data_label = "Administration, candidats"
+
+    def candidate_id_of(self, model) -> int | None:
+        return model.id
+
     simple_list_pager = True
     column_list = ("nom", "prenom", "date_naissance", "code_postal",
                    "identifiant_france_travail", "inscrit_france_travail", "created_at")
@@ -40,7 +94,12 @@ class CandidateView(SecureModelView):
     form_ajax_refs = {"commune": {"fields": ("nom", "code_postal"), "page_size": 10}}
 
 
-class CandidatureView(SecureModelView):
+class CandidatureView(LogsPersonalDataReads, SecureModelView):
+    personal_data_label = "Administration, candidatures"
+
+    def candidate_id_of(self, model) -> int | None:
+        return model.candidate_id
+
     simple_list_pager = True
     column_list = ("reference", "candidate", "session", "prescriber_structure", "state",
                    "etape_suivi", "submitted_at")
@@ -76,7 +135,7 @@ class CandidatureView(SecureModelView):
                       "page_size": 10, "placeholder": "Nom, prénom ou identifiant"},
         "session": {"fields": ("reference",), "page_size": 10},
         "entry_point": {"fields": ("date_entree",), "page_size": 10},
-        "prescriber_user": {"fields": ("nom", "prenom", "email"), "page_size": 10},
+        "prescriber_user": UserLoader("prescriber_user"),
         "prescriber_structure": {"fields": ("raison_sociale", "siret"), "page_size": 10},
     }
     form_args = {"reference": {"validators": [Regexp(

@@ -5,7 +5,8 @@ from backoffice.models.accounts import (  # noqa: F401
     HabilitationRole, HabilitationState, Membership, OfProfile, ParcoursProProfile,
     PrescriberProfile, PrescriberType, ReferencingRequest, RequestState, StaffRole, Structure,
     StructureKind, Token, TokenPurpose, User, UserState)
-from backoffice.models.audit import JobRun, JobRunStatus, RuleSetVersion, TransitionLog  # noqa: F401
+from backoffice.models.audit import (JobRun, JobRunStatus, PersonalDataAccess,  # noqa: F401
+                                     RuleSetVersion, TransitionLog)
 from backoffice.models.candidatures import (  # noqa: F401
     LIVE_CANDIDATURE_STATES, Candidate, Candidature, CandidatureState, Civilite, FollowUpStep)
 from backoffice.models.catalogue import (  # noqa: F401

@@ -1,5 +1,6 @@
-"""Audit aggregate: the transition log of every state change, the runs of scheduled jobs
-and the stored versions of rule files."""
+"""Audit aggregate: the transition log of every state change, the runs of scheduled jobs,
+the stored versions of rule files and the log of staff reads of candidates' personal data
+(RGPD)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -85,3 +86,28 @@ class RuleSetVersion(db.Model):
 
     def __str__(self) -> str:
         return f"{self.ruleset} v{self.version}"
+
+
+class PersonalDataAccess(db.Model):
+    """One read of a candidate's personal data by a staff member (RGPD access log): who,
+    with which role, when, which candidate (``NULL`` for a list or a search), what was
+    shown and where. Rows are only ever added; the admin screen shows them to admins."""
+
+    __tablename__ = "personal_data_access"
+    __table_args__ = (
+        Index("ix_personal_data_access_candidate", "candidate_id", "at"),
+        Index("ix_personal_data_access_actor", "actor_id", "at"),
+        Index("ix_personal_data_access_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"))
+    actor_role: Mapped[str | None] = mapped_column(String(40))
+    # Not a foreign key: the trace outlives the candidate's deletion or anonymisation.
+    candidate_id: Mapped[int | None] = mapped_column(Integer)
+    what: Mapped[str] = mapped_column(String(100))
+    location: Mapped[str] = mapped_column(String(500))
+
+    actor = relationship("User")

@@ -24,6 +24,7 @@ from backoffice.facts import candidate_duplicate_facts
 from backoffice.models import (Candidate, Candidature,
                                CandidatureState, Formation, FollowUpStep, Membership,
                                OfProfile, PrescriberProfile, Session, User)
+from backoffice.permissions import personal_information_scope
 from backoffice.services import DomainError
 from backoffice.text import name_key
 
@@ -91,28 +92,48 @@ def get_for_of(candidature_id: int, membership: Membership) -> Candidature | Non
 
 
 # -- candidates ------------------------------------------------------------------------------
-def search_candidates(*, nom: str = "", prenom: str = "", date_naissance: dt.date | None = None,
+def search_candidates(*, membership: Membership, nom: str = "", prenom: str = "",
+                      date_naissance: dt.date | None = None,
                       identifiant_france_travail: str = "", identifiant_regional: str = "",
                       limit: int = 20) -> list[Candidate]:
     """Directory search on the indexed normalised columns (accents, case, hyphens and
-    spaces folded; a name matches from its beginning)."""
-    conditions = []
-    if name_key(nom):
-        conditions.append(Candidate.nom_normalise.startswith(name_key(nom), autoescape=True))
-    if name_key(prenom):
-        conditions.append(Candidate.prenom_normalise.startswith(name_key(prenom),
-                                                                autoescape=True))
+    spaces folded).
+
+    The directory is shared, but only by exact identity: nom + prénom + date de naissance
+    all given and equal, or a France Travail identifier (national or regional) equal.
+    Among the candidates whose file ``membership`` may see
+    (``permissions.personal_information_scope``), every criterion given must hold and a
+    name matches from its beginning (the guide's « gt » search)."""
+    nom_key, prenom_key = name_key(nom), name_key(prenom)
+    france_travail = identifiant_france_travail.strip()
+    regional = identifiant_regional.strip()
+    partial = []
+    if nom_key:
+        partial.append(Candidate.nom_normalise.startswith(nom_key, autoescape=True))
+    if prenom_key:
+        partial.append(Candidate.prenom_normalise.startswith(prenom_key, autoescape=True))
     if date_naissance is not None:
-        conditions.append(Candidate.date_naissance == date_naissance)
-    if identifiant_france_travail.strip():
-        conditions.append(Candidate.identifiant_france_travail
-                          == identifiant_france_travail.strip())
-    if identifiant_regional.strip():
-        conditions.append(Candidate.identifiant_regional == identifiant_regional.strip())
-    if not conditions:
+        partial.append(Candidate.date_naissance == date_naissance)
+    if france_travail:
+        partial.append(Candidate.identifiant_france_travail == france_travail)
+    if regional:
+        partial.append(Candidate.identifiant_regional == regional)
+    if not partial:
         return []
+    exact = []
+    if nom_key and prenom_key and date_naissance is not None:
+        exact.append(and_(Candidate.nom_normalise == nom_key,
+                          Candidate.prenom_normalise == prenom_key,
+                          Candidate.date_naissance == date_naissance))
+    if france_travail:
+        exact.append(Candidate.identifiant_france_travail == france_travail)
+    if regional:
+        exact.append(Candidate.identifiant_regional == regional)
+    found = and_(*partial, personal_information_scope(membership))
+    if exact:
+        found = or_(found, *exact)
     return list(db.session.scalars(
-        select(Candidate).where(*conditions, Candidate.anonymised_at.is_(None))
+        select(Candidate).where(found, Candidate.anonymised_at.is_(None))
         .order_by(Candidate.nom_normalise, Candidate.prenom_normalise, Candidate.id)
         .limit(limit)))
 

@@ -3,11 +3,9 @@ the référent pages (Ma structure), the moderators' first-account page, habilit
 delegations. Thin views over ``backoffice.services.accounts``; one transaction per action."""
 from __future__ import annotations
 
-import csv
-import io
 from functools import wraps
 
-from flask import (Blueprint, Response, abort, flash, g, redirect, render_template, request,
+from flask import (Blueprint, abort, flash, g, redirect, render_template, request,
                    session, url_for)
 from flask_login import current_user, login_required, login_user
 from flask_wtf import FlaskForm
@@ -17,7 +15,7 @@ from wtforms import (BooleanField, DateField, EmailField, HiddenField, PasswordF
                      SelectField, StringField, TextAreaField)
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
-from backoffice import forms_engine, workflow
+from backoffice import csv_export, forms_engine, workflow
 from backoffice.auth import ACTIVE_STRUCTURE_KEY, current_membership, staff_required
 from backoffice.extensions import db
 from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, Habilitation,
@@ -540,20 +538,15 @@ def referent_detach(mine: Membership, membership_id: int):
 @bp.route("/referent/utilisateurs.csv")
 @referent_required
 def referent_export(mine: Membership):
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";")
-    writer.writerow(["Nom", "Prénom", "Courriel", "Fonction", "Téléphone", "État", "Référent",
-                     "Profil OF", "Profil prescripteur", "Profil ParcoursPro", "Sans droit"])
-    for m in service.structure_members(mine.structure_id):
-        u = m.user
-        writer.writerow([u.nom, u.prenom, u.email, u.fonction or "", u.telephone or "",
-                         UserState(u.state).label, "oui" if m.is_referent else "non",
-                         m.profile_of or "", m.profile_prescripteur or "",
-                         m.profile_parcourspro or "",
-                         "oui" if not m.has_management_profile else "non"])
-    filename = f"utilisateurs-{mine.structure.siret}.csv"
-    return Response("\ufeff" + out.getvalue(), mimetype="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    header = ["Nom", "Prénom", "Courriel", "Fonction", "Téléphone", "État", "Référent",
+              "Profil OF", "Profil prescripteur", "Profil ParcoursPro", "Sans droit"]
+    rows = ([m.user.nom, m.user.prenom, m.user.email, m.user.fonction or "",
+             m.user.telephone or "", UserState(m.user.state).label,
+             "oui" if m.is_referent else "non", m.profile_of or "",
+             m.profile_prescripteur or "", m.profile_parcourspro or "",
+             "oui" if not m.has_management_profile else "non"]
+            for m in service.structure_members(mine.structure_id))
+    return csv_export.csv_response(f"utilisateurs-{mine.structure.siret}.csv", header, rows)
 
 
 # -- moderators: first accounts of structures without a référent ---------------------------------

@@ -11,7 +11,8 @@ from backoffice.extensions import db
 from backoffice.models import CandidatureState
 from backoffice.services import candidatures as service
 from backoffice.views import CsrfForm
-from backoffice.views.prescribers import _page, candidature_list, tab_counts
+from backoffice.views.prescribers import (_page, candidature_list, shows_personal_data,
+                                          tab_counts)
 
 bp = Blueprint("avis", __name__, url_prefix="/candidatures-of")
 
@@ -67,6 +68,8 @@ def candidature(candidature_id: int):
     candidature = _get(candidature_id)
     return render_template("prescription/of_candidature.html", candidature=candidature,
                            candidate=candidature.candidate, session=candidature.session,
+                           full_file=shows_personal_data(candidature.candidate,
+                                                         "Candidature (organisme)"),
                            avis_choices=AVIS_CHOICES, form=CsrfForm())
 
 

@@ -9,13 +9,14 @@ from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
-from backoffice import clock, forms_engine, search
+from backoffice import clock, forms_engine, permissions, search
 from backoffice.auth import current_membership, membership_required
 from backoffice.extensions import db
 from backoffice.models import (DEPARTEMENTS_NOUVELLE_AQUITAINE, Candidate, Candidature,
                                CandidatureState, Dispositif, EntryMode, FollowUpStep,
                                Formation, PrescriberProfile, Session, SessionState)
 from backoffice.services import candidatures as service
+from backoffice.services import personal_data
 from backoffice.text import name_key
 from backoffice.views import CsrfForm
 
@@ -134,11 +135,14 @@ def find_candidate(session_id: int):
     if args.get("date_naissance") and birth is None:
         errors.append("La date de naissance doit être au format jj/mm/aaaa.")
     candidates = service.search_candidates(
-        nom=args.get("nom", ""), prenom=args.get("prenom", ""), date_naissance=birth,
+        membership=current_membership(), nom=args.get("nom", ""), prenom=args.get("prenom", ""), date_naissance=birth,
         identifiant_france_travail=args.get("identifiant_france_travail", ""),
         identifiant_regional=args.get("identifiant_regional", "")) if searched else []
+    full_files = permissions.with_personal_information(current_membership(),
+                                                       (c.id for c in candidates))
     return render_template("prescription/find_candidate.html", session=session,
                            candidates=candidates, searched=searched, errors=errors,
+                           full_files=full_files,
                            highlight=args.get("doublon", type=int))
 
 
@@ -161,7 +165,7 @@ def new_candidate(session_id: int):
             for message in duplicate.messages:
                 flash(message, "warning")
             match = duplicate.match
-            params = {"doublon": match.id, "nom": match.nom,
+            params = {"doublon": match.id, "nom": match.nom, "prenom": match.prenom,
                       "date_naissance": f"{match.date_naissance:%d/%m/%Y}"} if match else {}
             return redirect(url_for(".find_candidate", session_id=session.id, **params))
         db.session.commit()
@@ -172,12 +176,31 @@ def new_candidate(session_id: int):
                            candidate=None)
 
 
+def shows_personal_data(candidate: Candidate, what: str) -> bool:
+    """Whether the current structure may see ``candidate``'s full file; when it may and the
+    user is a staff member, the read is written to the RGPD access log, committed at once
+    (call it before the view changes anything)."""
+    allowed = permissions.can_edit_personal_information(current_membership(), candidate)
+    if allowed and personal_data.is_traced(current_user):
+        personal_data.record_access(actor=current_user, candidate_id=candidate.id, what=what,
+                                    location=f"{request.method} {request.full_path}")
+        db.session.commit()
+    return allowed
+
+
+def _candidate_file(candidate_id: int) -> Candidate:
+    """The full file of a candidate, for a structure allowed to see it; 404 otherwise (the
+    person's existence is not leaked)."""
+    candidate = db.session.get(Candidate, candidate_id)
+    if candidate is None or not shows_personal_data(candidate, "Fiche du candidat"):
+        abort(404)
+    return candidate
+
+
 @bp.route("/candidats/<int:candidate_id>/modifier", methods=["GET", "POST"])
 @prescriber_required
 def edit_candidate(candidate_id: int):
-    candidate = db.session.get(Candidate, candidate_id)
-    if candidate is None or candidate.anonymised_at is not None:
-        abort(404)
+    candidate = _candidate_file(candidate_id)
     back = request.args.get("retour", "")
     if not back.startswith("/prescription/"):
         back = url_for(".candidatures")
@@ -253,6 +276,7 @@ def new_candidature(session_id: int, candidate_id: int):
     candidate = db.session.get(Candidate, candidate_id)
     if candidate is None or candidate.anonymised_at is not None:
         abort(404)
+    full_file = shows_personal_data(candidate, "Nouvelle candidature")
     form = _candidature_form(None, session)
     status = 200
     if request.method == "POST":
@@ -264,6 +288,7 @@ def new_candidature(session_id: int, candidate_id: int):
         status = 422
     return render_template("prescription/candidature_form.html", form=form, session=session,
                            candidate=candidate, candidature=None,
+                           full_file=full_file,
                            history=_candidate_history(candidate)), status
 
 
@@ -286,6 +311,7 @@ def _get(candidature_id: int) -> Candidature:
 @prescriber_required
 def candidature(candidature_id: int):
     candidature = _get(candidature_id)
+    full_file = shows_personal_data(candidature.candidate, "Candidature (prescripteur)")
     session = candidature.session
     editable = (candidature.state == S.BROUILLON
                 and candidature.prescriber_user_id == current_user.id)
@@ -302,6 +328,7 @@ def candidature(candidature_id: int):
     actions = {t.name for t in workflow.available_transitions(candidature, current_user)}
     return render_template("prescription/candidature.html", candidature=candidature,
                            form=form, session=session, candidate=candidature.candidate,
+                           full_file=full_file,
                            actions=actions, confirm=CsrfForm(),
                            history=workflow.history(candidature)), status
 
