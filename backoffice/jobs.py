@@ -26,8 +26,8 @@ from backoffice import clock, workflow
 from backoffice.extensions import db
 from backoffice.models import (Candidate, Candidature, CandidatureState, Channel, Delegation,
                                DelegationState, Formation, FormationState, MessageStatus,
-                               OutboundMessage, PrescriberProfile, RateLimit, Session, SessionState,
-                               Token)
+                               OutboundMessage, PrescriberProfile, RateLimit, Session,
+                               SessionState, Token)
 from backoffice.notifications import queue_email
 from backoffice.scheduler import Job, JobResult
 

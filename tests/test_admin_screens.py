@@ -10,8 +10,8 @@ from sqlalchemy import event, func, select
 
 from backoffice import clock
 from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, Habilitation,
-                               JobRun, OutboundMessage, RateLimit, ReferencingRequest, RuleSetVersion,
-                               StaffRole, Structure, Token, TransitionLog)
+                               JobRun, OutboundMessage, RateLimit, ReferencingRequest,
+                               RuleSetVersion, StaffRole, Structure, Token, TransitionLog)
 from tests.conftest import csrf_token, login
 from tests.factories import (create_candidate, create_candidature, create_commune,
                              create_entry_point, create_formation, create_member,

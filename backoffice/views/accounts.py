@@ -18,7 +18,6 @@ from wtforms import (BooleanField, DateField, EmailField, HiddenField, PasswordF
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from backoffice import forms_engine, workflow
-from backoffice.passwords import PasswordPolicy
 from backoffice.auth import ACTIVE_STRUCTURE_KEY, current_membership, staff_required
 from backoffice.extensions import db
 from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, Habilitation,
@@ -26,6 +25,7 @@ from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, H
                                ParcoursProProfile, PrescriberProfile, PrescriberType,
                                ReferencingRequest, RequestState, StaffRole, Structure,
                                StructureKind, User, UserState)
+from backoffice.passwords import PasswordPolicy
 from backoffice.services import accounts as service
 from backoffice.views import CsrfForm, run_action
 
