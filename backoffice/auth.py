@@ -113,17 +113,17 @@ def login():
         from backoffice.services import accounts as account_service
 
         email = form.email.data.strip().lower()
-        address = request.remote_addr
-        wait = account_service.login_wait(email, address)
-        user = None if wait else db.session.scalar(select(User).where(User.email == email))
+        # Counted (and committed) before the password is checked: an attempt beyond the
+        # limit, even among parallel ones, never reaches the check.
+        wait = account_service.count_login_attempt(email, request.remote_addr)
+        db.session.commit()
+        user = None if wait else account_service.authenticate(email, form.password.data)
         if wait:
-            # Too many failures for this account or address: wait, whatever the password.
+            # Too many attempts for this account or address: wait, whatever the password.
             form.form_errors.append(
                 "Trop de tentatives de connexion infructueuses. Réessayez dans "
                 f"{account_service.format_wait(wait)}.")
-        elif user is None or not user.check_password(form.password.data):
-            account_service.record_login_failure(email, address)
-            db.session.commit()
+        elif user is None:
             form.password.errors.append(
                 "Identifiant ou mot de passe incorrect.")
         elif not user.is_active:
@@ -132,7 +132,7 @@ def login():
                 "ou contactez le référent de votre structure.")
         else:
             login_user(user)
-            account_service.record_login_success(email, address)
+            account_service.record_login_success(email)
             user.last_login_at = clock.now()
             db.session.commit()
             session.pop(ACTIVE_STRUCTURE_KEY, None)

@@ -85,6 +85,20 @@ class Config:
     # BACKOFFICE_ENV=production; NIR_ENCRYPTION_KEY (above, one key) is still accepted.
     # Without either, outside production only, a development key derived from SECRET_KEY.
     NIR_ENCRYPTION_KEYS = os.environ.get("NIR_ENCRYPTION_KEYS", "")
+    # -- security: authentication (login throttling, e-mails of the public forms) --
+    # Login attempts counted per account (the e-mail typed) and per client address
+    # (request.remote_addr: behind a proxy, configure the trusted hops) in a fixed window;
+    # beyond, the attempt is refused without checking the password until the window ends.
+    # A successful login resets the account's counter.
+    LOGIN_ATTEMPTS_PER_ACCOUNT = int(os.environ.get("LOGIN_ATTEMPTS_PER_ACCOUNT", "5"))
+    LOGIN_ATTEMPTS_PER_ADDRESS = int(os.environ.get("LOGIN_ATTEMPTS_PER_ADDRESS", "50"))
+    LOGIN_WINDOW_MINUTES = int(os.environ.get("LOGIN_WINDOW_MINUTES", "15"))
+    # E-mails sent from the public forms (registration, forgotten password) per recipient
+    # and per client address in a window; beyond, the page answers the same and nothing
+    # is queued.
+    PUBLIC_EMAILS_PER_RECIPIENT = int(os.environ.get("PUBLIC_EMAILS_PER_RECIPIENT", "3"))
+    PUBLIC_EMAILS_PER_ADDRESS = int(os.environ.get("PUBLIC_EMAILS_PER_ADDRESS", "20"))
+    PUBLIC_EMAILS_WINDOW_MINUTES = int(os.environ.get("PUBLIC_EMAILS_WINDOW_MINUTES", "60"))
 
 
 class TestingConfig(Config):

@@ -69,7 +69,7 @@ from wtforms import fields as wtf
 from wtforms import widgets
 from wtforms.validators import StopValidation, ValidationError
 
-from backoffice import clock, crypto, models
+from backoffice import clock, crypto, models, passwords
 from backoffice import siret as siret_helpers
 from backoffice.extensions import db
 
@@ -123,20 +123,6 @@ FIELD_KEYS = {"nom", "libelle", "aide", "type", "obligatoire", "message_obligato
 CONDITION_KEYS = {"champ", "contexte", "egal", "parmi"}
 EXAMPLE_KEYS = {"titre", "aujourdhui", "contexte", "saisie", "valide", "erreurs", "valeurs"}
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
-
-# A short list of the passwords most often found in leaks (French ones included), compared
-# in lower case and also without what people add at the end ("Azerty2024!" → "azerty").
-COMMON_PASSWORDS = frozenset("""
-123456 1234567 12345678 123456789 1234567890 12345678910 123123 111111 000000 121212 654321
-123321 112233 666666 696969 7777777 987654321 password passw0rd password1 motdepasse
-mot2passe motdepass azerty azertyuiop azerty1 azertyui qwerty qwertyuiop qwertz abc123
-abcdef abcdefgh iloveyou jetaime jtm loveyou soleil bonjour bonjour1 salut coucou doudou
-loulou chouchou cheval chocolat princesse princess marseille paris toulouse bordeaux
-nicolas camille julien thomas alexandre olivier football foot dragon monkey letmein
-sunshine master welcome admin administrateur root changeme secret superman batman pokemon
-starwars qazwsx trustno1 freedom whatever bienvenue formation capmetiers nouvelleaquitaine
-france travail francetravail cap metiers
-""".split())
 
 
 def _as_bool(value: Any) -> bool | None:
@@ -236,16 +222,6 @@ def _check_nir(value: str) -> str | None:
     return None
 
 
-def _check_password(value: str) -> str | None:
-    lowered = value.lower()
-    core = re.sub(r"[\d\W_]+$", "", lowered)  # "azerty2024!" → "azerty"
-    if lowered in COMMON_PASSWORDS or core in COMMON_PASSWORDS or not core \
-            or len(set(lowered)) <= 3:
-        return ("Ce mot de passe est trop courant ou trop simple : choisissez-en un autre, "
-                "par exemple une phrase de plusieurs mots.")
-    return None
-
-
 def _str_only(function: Callable[[str], str]) -> Callable[[Any], Any]:
     return lambda value: function(value) if isinstance(value, str) else value
 
@@ -270,7 +246,7 @@ VALIDATORS: dict[str, NamedValidator] = {
     "date_naissance": NamedValidator(_check_birth_date, frozenset({"date"})),
     "annees_cursus": NamedValidator(_check_cursus_years,
                                     frozenset({"cases_a_cocher", "liste", "radio"})),
-    "mot_de_passe_robuste": NamedValidator(_check_password, frozenset({"mot_de_passe"})),
+    "mot_de_passe_robuste": NamedValidator(passwords.check_password_policy, frozenset({"mot_de_passe"})),
 }
 
 
@@ -1206,13 +1182,14 @@ class _Required:
 
 
 class _Check:
-    """Runs ``check(value)`` on a non-empty value; a returned French message is the error."""
+    """Runs ``check(value)`` on a non-empty value; a returned French message is the error.
+    A field gets one message: the first failing check's (the later ones are skipped)."""
 
     def __init__(self, check: Callable[[Any], str | None]):
         self.check = check
 
     def __call__(self, form, field):
-        if _is_empty(field) or field.process_errors:
+        if _is_empty(field) or field.process_errors or field.errors:
             return
         message = self.check(field.data)
         if message:
@@ -1223,7 +1200,7 @@ class _CrossCheck(_Check):
     """Like ``_Check`` but the check also receives the form."""
 
     def __call__(self, form, field):
-        if _is_empty(field) or field.process_errors:
+        if _is_empty(field) or field.process_errors or field.errors:
             return
         message = self.check(form, field.data)
         if message:

@@ -26,7 +26,8 @@ from backoffice import clock, links, workflow
 from backoffice.extensions import db
 from backoffice.models import (Candidate, Candidature, CandidatureState, Channel, Delegation,
                                DelegationState, Formation, FormationState, MessageStatus,
-                               OutboundMessage, PrescriberProfile, Session, SessionState, Token)
+                               OutboundMessage, PrescriberProfile, RateLimit, Session,
+                               SessionState, Token)
 from backoffice.notifications import queue_email
 from backoffice.scheduler import Job, JobResult
 
@@ -209,6 +210,19 @@ def purge_expired_tokens(*, at, batch_size, dry_run) -> JobResult:
         db.session.execute(delete(Token).where(condition))
         db.session.commit()
     return JobResult(count, count, f"{_plural(count, 'lien expiré ou utilisé supprimé', 'liens expirés ou utilisés supprimés')}")
+
+
+def purge_rate_limits(*, at, batch_size, dry_run) -> JobResult:
+    """Counters of logins and e-mails whose window ended long ago are deleted (a new
+    attempt would start a new window anyway)."""
+    from backoffice import rate_limits
+
+    condition = RateLimit.window_start < at - rate_limits.PURGE_AFTER
+    count = db.session.scalar(select(func.count()).select_from(RateLimit).where(condition))
+    if not dry_run:
+        rate_limits.purge(at=at)
+        db.session.commit()
+    return JobResult(count, count, f"{_plural(count, 'compteur de tentatives supprimé', 'compteurs de tentatives supprimés')}")
 
 
 # -- retention (RGPD) ---------------------------------------------------------------------------
@@ -401,6 +415,8 @@ SCHEDULE = [
         {"hour": 0, "minute": 5}, "chaque jour à 0 h 05"),
     Job("expiration_liens", "Suppression des liens expirés", purge_expired_tokens,
         {"minute": 17}, "toutes les heures"),
+    Job("purge_compteurs", "Suppression des compteurs de tentatives échus", purge_rate_limits,
+        {"hour": 4, "minute": 30}, "chaque nuit à 4 h 30"),
     Job("purge_rgpd", "Anonymisation des données anciennes (RGPD)", purge_personal_data,
         {"hour": 4, "minute": 0}, "chaque nuit à 4 h"),
 ]

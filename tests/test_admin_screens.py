@@ -10,8 +10,8 @@ from sqlalchemy import event, func, select
 
 from backoffice import clock
 from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, Habilitation,
-                               JobRun, LoginThrottle, OutboundMessage, ReferencingRequest, RuleSetVersion,
-                               StaffRole, Structure, Token, TransitionLog)
+                               JobRun, OutboundMessage, RateLimit, ReferencingRequest,
+                               RuleSetVersion, StaffRole, Structure, Token, TransitionLog)
 from tests.conftest import csrf_token, login
 from tests.factories import (create_candidate, create_candidature, create_commune,
                              create_entry_point, create_formation, create_member,
@@ -53,8 +53,8 @@ def one_of_everything(db):
         JobRun(job="expiration_brouillons", run_for=clock.now(), status="succes"),
         OutboundMessage(recipient="of@exemple.fr", subject="Votre formation est validée",
                         body_text="Bonjour"),
-        LoginThrottle(scope="adresse", key="192.0.2.10", failures=6,
-                      last_failure_at=clock.now()),
+        RateLimit(scope="connexion_adresse", key="192.0.2.10", count=6,
+                  window_start=clock.now()),
     ])
     entry_point = create_entry_point()
     entry_point.session.commune = create_commune(nom="Mont-de-Marsan", code_postal="40000",

@@ -17,6 +17,7 @@ from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, D
                                StructureKind, Token, TokenPurpose, User, UserState)
 from backoffice.extensions import db
 from backoffice.models.reference import DEPARTEMENTS_NOUVELLE_AQUITAINE
+from backoffice.passwords import PasswordPolicy
 
 CATEGORY = "Comptes et structures"
 
@@ -122,9 +123,9 @@ class UserView(HideStaffUsersMixin, SecureModelView):
     form_columns = ("email", "nom", "prenom", "fonction", "telephone", "state", "staff_role",
                     "new_password")
     form_extra_fields = {"new_password": PasswordField(
-        "Nouveau mot de passe", validators=[Optional(), Length(
-            min=12, message="Le mot de passe compte au moins 12 caractères.")],
-        description="Laisser vide pour conserver le mot de passe actuel.")}
+        "Nouveau mot de passe", validators=[Optional(), PasswordPolicy()],
+        description="Laisser vide pour conserver le mot de passe actuel. 12 caractères au "
+                    "moins, pas un mot de passe courant.")}
     form_args = {"email": {"validators": [Email("Cette adresse électronique n'est pas valide.")],
                            "filters": LOWER}}
 
@@ -247,17 +248,17 @@ class TokenView(ReadOnlyModelView):
     column_labels = {"expires_at": "Expire le", "used_at": "Utilisé le"}
 
 
-class LoginThrottleView(ReadOnlyModelView):
-    """Failed logins per account and per address (brute-force delay); deleting a row
-    lifts the delay."""
+class RateLimitView(ReadOnlyModelView):
+    """Login attempts and public-form e-mails counted per account, address or recipient
+    (``backoffice.rate_limits``); deleting a row lifts the limit at once."""
 
     roles = (StaffRole.ADMIN,)
     can_delete = True
-    column_list = ("scope", "key", "failures", "last_failure_at", "blocked_until")
+    column_list = ("scope", "key", "count", "window_start")
     column_details_list = column_list
     column_searchable_list = ("key",)
-    column_labels = {"scope": "Portée", "key": "Compte ou adresse", "failures": "Échecs",
-                     "last_failure_at": "Dernier échec", "blocked_until": "Bloqué jusqu'au"}
+    column_labels = {"scope": "Portée", "key": "Compte, adresse ou destinataire",
+                     "count": "Tentatives", "window_start": "Depuis le"}
 
 
 def register(admin) -> None:
@@ -272,5 +273,5 @@ def register(admin) -> None:
     admin.add_view(HabilitationView(Habilitation, "Habilitations", CATEGORY))
     admin.add_view(DelegationView(Delegation, "Délégations", CATEGORY))
     admin.add_view(TokenView(Token, "Liens à usage unique", CATEGORY))
-    from backoffice.models import LoginThrottle
-    admin.add_view(LoginThrottleView(LoginThrottle, "Tentatives de connexion", CATEGORY))
+    from backoffice.models import RateLimit
+    admin.add_view(RateLimitView(RateLimit, "Tentatives et limites", CATEGORY))

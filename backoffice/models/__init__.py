@@ -1,10 +1,9 @@
 """All models, one aggregate per module; import from here."""
 from backoffice.models.accounts import (  # noqa: F401
-    LoginThrottle,
     AccountRequest, AffiliationRequest, Delegation, DelegationState, Habilitation,
     HabilitationRole, HabilitationState, Membership, OfProfile, ParcoursProProfile,
-    PrescriberProfile, PrescriberType, ReferencingRequest, RequestState, StaffRole, Structure,
-    StructureKind, Token, TokenPurpose, User, UserState)
+    PrescriberProfile, PrescriberType, RateLimit, ReferencingRequest, RequestState, StaffRole,
+    Structure, StructureKind, Token, TokenPurpose, User, UserState)
 from backoffice.models.audit import (JobRun, JobRunStatus, PersonalDataAccess,  # noqa: F401
                                      RuleSetVersion, TransitionLog)
 from backoffice.models.candidatures import (  # noqa: F401

@@ -11,9 +11,8 @@ from flask_login import UserMixin
 from sqlalchemy import (Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, JSON,
                         String, Text, UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from werkzeug.security import check_password_hash, generate_password_hash
 
-from backoffice import clock
+from backoffice import clock, passwords
 from backoffice.extensions import db
 from backoffice.models.base import LabelledEnum, TimestampMixin, UTCDateTime, in_check
 
@@ -174,10 +173,12 @@ class User(UserMixin, TimestampMixin, db.Model):
     __mapper_args__ = {"version_id_col": version}
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)  # scrypt, Werkzeug's default
+        """Stores the hash only; the policy is checked by the caller (services, forms)."""
+        self.password_hash = passwords.hash_password(password)
 
     def check_password(self, password: str) -> bool:
-        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+        """Same cost with or without a stored hash (see ``passwords.verify_password``)."""
+        return passwords.verify_password(self.password_hash, password)
 
     @property
     def is_active(self) -> bool:  # Flask-Login: refused and deactivated accounts cannot log in
@@ -433,19 +434,16 @@ class Token(db.Model):
         return self.used_at is None and self.expires_at > clock.now()
 
 
-class LoginThrottle(db.Model):
-    """Failed logins counted per account (the e-mail typed) and per client address, to
-    slow down password guessing: after a few failures, a growing delay."""
+class RateLimit(db.Model):
+    """Attempts counted per (scope, key) in a fixed window: logins per account (the e-mail
+    typed) and per client address, e-mails asked from the public forms per address and per
+    recipient. ``backoffice.rate_limits`` counts with one atomic UPSERT."""
 
-    __tablename__ = "login_throttle"
-    __table_args__ = (
-        UniqueConstraint("scope", "key"),
-        CheckConstraint("scope IN ('compte', 'adresse')", name="scope_connu"),
-    )
+    __tablename__ = "rate_limit"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    scope: Mapped[str] = mapped_column(String(10))
+    scope: Mapped[str] = mapped_column(String(40))
     key: Mapped[str] = mapped_column(String(254))
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_failure_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    blocked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)

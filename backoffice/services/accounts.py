@@ -1,7 +1,15 @@
 """Accounts: registration, activation, forgotten password, e-mail change, account and
 affiliation requests decided by référents (or moderators), rights, detaching users,
-habilitations and delegations of the "Mon Activité Formation" démarche, and the
-brute-force delay on logins.
+habilitations and delegations of the "Mon Activité Formation" démarche, login throttling
+and the limits on the e-mails of the public forms.
+
+Every password set here (registration, reset, change) passes ``passwords.
+check_password_policy`` with the account's e-mail and names. Login attempts are counted
+(``rate_limits``) per account and per client address *before* the password is checked;
+registration and forgotten password count their e-mails per recipient and per address and
+queue nothing beyond the limit, answering the same. Unknown and known accounts cost the
+same: one password hash check on login (a dummy hash when there is no account), one hash
+on registration (even when the address is taken).
 
 Services take keyword arguments, change state only through ``workflow.fire`` and raise
 ``AccountError`` (French message); the caller commits.
@@ -11,13 +19,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from flask import current_app
 from sqlalchemy import or_, select
 
-from backoffice import clock, siret as siret_helpers, workflow
+from backoffice import clock, passwords, rate_limits, siret as siret_helpers, workflow
 from backoffice.extensions import db
 from backoffice.links import public_url, secret_url
 from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, DelegationState,
-                               Habilitation, HabilitationRole, HabilitationState, LoginThrottle,
+                               Habilitation, HabilitationRole, HabilitationState,
                                Membership, OfProfile, ParcoursProProfile, PrescriberProfile,
                                ReferencingRequest, RequestState, Structure, Token,
                                TokenPurpose, User, UserState)
@@ -29,11 +38,6 @@ RESET_LIFETIME = dt.timedelta(hours=1)
 EMAIL_CHANGE_LIFETIME = dt.timedelta(hours=48)
 DELEGATION_LIFETIME = dt.timedelta(days=7)
 HABILITATION_CODE_LIFETIME = dt.timedelta(days=30)
-
-# Brute force: after FREE_FAILURES failures, each further attempt waits BASE_DELAY × 2^k.
-FREE_FAILURES = 5
-BASE_DELAY = dt.timedelta(seconds=30)
-MAX_DELAY = dt.timedelta(hours=1)
 
 INVALID_LINK = ("Ce lien n'est pas valide, a déjà été utilisé ou a expiré. "
                 "Recommencez la démarche pour en recevoir un nouveau.")
@@ -104,12 +108,17 @@ def email_taken(email: str) -> bool:
 
 def register(*, email: str, password: str, nom: str, prenom: str, fonction: str | None,
              telephone: str | None, structure: Structure | None = None,
-             referencing: dict | None = None) -> User | None:
+             referencing: dict | None = None, address: str | None = None) -> User | None:
     """A new account ``a_activer`` with its request (account request, or referencing request
     when the structure is not listed) and the activation e-mail. When the address already
     has an account, its owner is told by e-mail and nothing is created (the page answers
-    the same)."""
+    the same). Beyond the e-mail limits (``allow_public_email``, ``address`` being the
+    client's), nothing is created nor sent, and the page answers the same too."""
     email = email.strip().lower()
+    check_password(password, email, nom, prenom)
+    password_hash = passwords.hash_password(password)  # also when the address is taken
+    if not allow_public_email(email=email, address=address):
+        return None
     existing = db.session.scalar(select(User).where(User.email == email))
     if existing is not None:
         queue_email(email, "compte_existant", subject="Demande de création de compte",
@@ -117,8 +126,7 @@ def register(*, email: str, password: str, nom: str, prenom: str, fonction: str 
                     reset_url=public_url("accounts.forgotten_password"))
         return None
     user = User(email=email, nom=nom, prenom=prenom, fonction=fonction, telephone=telephone,
-                state=UserState.A_ACTIVER)
-    user.set_password(password)
+                state=UserState.A_ACTIVER, password_hash=password_hash)
     db.session.add(user)
     db.session.flush()
     if structure is not None:
@@ -152,9 +160,13 @@ def activate(secret: str) -> User:
 
 
 # -- forgotten password and password change -------------------------------------------------
-def request_password_reset(email: str) -> None:
-    """Sends a reset link when the address has a usable account; silent otherwise."""
-    user = db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+def request_password_reset(email: str, *, address: str | None = None) -> None:
+    """Sends a reset link when the address has a usable account; silent otherwise, and
+    beyond the e-mail limits (``allow_public_email``)."""
+    email = (email or "").strip().lower()
+    if not allow_public_email(email=email, address=address):
+        return
+    user = db.session.scalar(select(User).where(User.email == email))
     if user is None or user.state in (UserState.REFUSE, UserState.DESACTIVE):
         return
     _discard_tokens(user, TokenPurpose.REINITIALISATION)
@@ -174,8 +186,18 @@ def reset_password(secret: str, password: str) -> User:
     return user
 
 
+def check_password(password: str, *user_inputs: str | None) -> None:
+    """The password policy (``passwords.check_password_policy``) as an ``AccountError``;
+    ``user_inputs``: the account's e-mail, nom, prénom."""
+    message = passwords.check_password_policy(password, user_inputs=user_inputs)
+    if message:
+        raise AccountError(message)
+
+
 def set_password(user: User, password: str) -> None:
-    """New password; every session of the user ends (the current one logs in again)."""
+    """New password, within the policy; every session of the user ends (the current one
+    logs in again)."""
+    check_password(password, user.email, user.nom, user.prenom)
     user.set_password(password)
     user.session_generation = (user.session_generation or 0) + 1
     _discard_tokens(user, TokenPurpose.REINITIALISATION)
@@ -407,42 +429,60 @@ def detach(membership: Membership, *, actor: User) -> None:
     db.session.delete(membership)
 
 
-# -- brute force --------------------------------------------------------------------------------
-def _throttles(email: str, address: str | None) -> list[LoginThrottle]:
-    keys = [("compte", (email or "").strip().lower()[:254])]
+# -- login throttling and e-mail limits ----------------------------------------------------------
+def _minutes(setting: str) -> dt.timedelta:
+    return dt.timedelta(minutes=current_app.config[setting])
+
+
+def login_limits() -> tuple[rate_limits.Limit, rate_limits.Limit]:
+    """(per account, per client address), from the settings."""
+    window = _minutes("LOGIN_WINDOW_MINUTES")
+    return (rate_limits.Limit("connexion_compte",
+                              current_app.config["LOGIN_ATTEMPTS_PER_ACCOUNT"], window),
+            rate_limits.Limit("connexion_adresse",
+                              current_app.config["LOGIN_ATTEMPTS_PER_ADDRESS"], window))
+
+
+def count_login_attempt(email: str, address: str | None) -> dt.timedelta | None:
+    """Counts one login attempt on the account ``email`` and from ``address``, before the
+    password is checked; how long to wait when beyond a limit (None: check the password).
+    The caller commits at once, so that parallel attempts see each other's counts."""
+    per_account, per_address = login_limits()
+    waits = [rate_limits.hit(per_account, email)]
     if address:
-        keys.append(("adresse", address[:254]))
-    rows = []
-    for scope, key in keys:
-        row = db.session.scalar(select(LoginThrottle).where(LoginThrottle.scope == scope,
-                                                            LoginThrottle.key == key))
-        rows.append(row or LoginThrottle(scope=scope, key=key, failures=0))
-    return rows
-
-
-def login_wait(email: str, address: str | None) -> dt.timedelta | None:
-    """How long before a new attempt is allowed for this account or address (None: now)."""
-    now = clock.now()
-    waits = [row.blocked_until - now for row in _throttles(email, address)
-             if row.blocked_until is not None and row.blocked_until > now]
+        waits.append(rate_limits.hit(per_address, address))
+    waits = [wait for wait in waits if wait is not None]
     return max(waits) if waits else None
 
 
-def record_login_failure(email: str, address: str | None) -> None:
-    now = clock.now()
-    for row in _throttles(email, address):
-        row.failures = (row.failures or 0) + 1
-        row.last_failure_at = now
-        if row.failures >= FREE_FAILURES:
-            delay = min(BASE_DELAY * 2 ** (row.failures - FREE_FAILURES), MAX_DELAY)
-            row.blocked_until = now + delay
-        db.session.add(row)
+def authenticate(email: str, password: str) -> User | None:
+    """The account whose e-mail and password these are (None otherwise); one password
+    hash check whether the account exists or not."""
+    user = db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+    if user is None:
+        passwords.verify_password(None, password)  # the same work as a wrong password
+        return None
+    return user if user.check_password(password) else None
 
 
-def record_login_success(email: str, address: str | None) -> None:
-    for row in _throttles(email, address)[:1]:  # the address keeps its count
-        if row.id is not None:
-            db.session.delete(row)
+def record_login_success(email: str) -> None:
+    """The account's counter starts again (the address keeps its count)."""
+    rate_limits.reset(login_limits()[0], email)
+
+
+def allow_public_email(*, email: str, address: str | None) -> bool:
+    """Counts one e-mail asked from a public form (registration, forgotten password) for
+    the recipient ``email`` and from the client ``address``; False beyond either limit:
+    the caller then sends nothing and answers the same page."""
+    window = _minutes("PUBLIC_EMAILS_WINDOW_MINUTES")
+    allowed = rate_limits.hit(rate_limits.Limit(
+        "courriel_destinataire", current_app.config["PUBLIC_EMAILS_PER_RECIPIENT"], window),
+        email) is None
+    if address:
+        allowed = rate_limits.hit(rate_limits.Limit(
+            "courriel_adresse", current_app.config["PUBLIC_EMAILS_PER_ADDRESS"], window),
+            address) is None and allowed
+    return allowed
 
 
 def format_wait(wait: dt.timedelta) -> str:

@@ -23,6 +23,7 @@ from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, H
                                ParcoursProProfile, PrescriberProfile, PrescriberType,
                                ReferencingRequest, RequestState, StaffRole, Structure,
                                StructureKind, User, UserState)
+from backoffice.passwords import PasswordPolicy
 from backoffice.services import accounts as service
 from backoffice.views import CsrfForm, run_action
 
@@ -33,12 +34,6 @@ PENDING_ALLOWED = {"accounts.pending", "accounts.my_account", "auth.logout", "au
                    "static", "accounts.activate", "accounts.confirm_email"}
 
 
-def _password_strength(form, field):
-    message = forms_engine._check_password(field.data or "")
-    if message:
-        raise ValidationError(message)
-
-
 def _same_as(other: str, label: str):
     def check(form, field):
         if field.data != form[other].data:
@@ -46,9 +41,8 @@ def _same_as(other: str, label: str):
     return check
 
 
-PASSWORD_VALIDATORS = [DataRequired("Indiquez un mot de passe."),
-                       Length(min=12, message="Le mot de passe compte 12 caractères au moins."),
-                       _password_strength]
+# The account's e-mail and names are checked again by the service (it knows the account).
+PASSWORD_VALIDATORS = [DataRequired("Indiquez un mot de passe."), PasswordPolicy()]
 
 
 def _siret_field(label: str, required: bool = True):
@@ -252,13 +246,18 @@ def register():
             if referencing is not None:
                 values.update({k: (referencing[k].data or None) for k in (
                     "raison_sociale", "sigle", "siret", "adresse", "code_postal", "commune_nom")})
-            service.register(email=form.email.data, password=form.mot_de_passe.data,
-                             nom=form.nom.data, prenom=form.prenom.data,
-                             fonction=form.fonction.data or None,
-                             telephone=form.telephone.data or None, structure=structure,
-                             referencing=values)
-            db.session.commit()
-            return redirect(url_for("accounts.registered"))
+            try:
+                service.register(email=form.email.data, password=form.mot_de_passe.data,
+                                 nom=form.nom.data, prenom=form.prenom.data,
+                                 fonction=form.fonction.data or None,
+                                 telephone=form.telephone.data or None, structure=structure,
+                                 referencing=values, address=request.remote_addr)
+            except service.AccountError as error:  # the password policy, knowing the names
+                db.session.rollback()
+                form.mot_de_passe.errors = [*form.mot_de_passe.errors, error.message]
+            else:
+                db.session.commit()
+                return redirect(url_for("accounts.registered"))
     return render_template("accounts/register.html", form=form, referencing=referencing,
                            structure=structure, new_structure=new_structure)
 
@@ -284,7 +283,7 @@ def activate(secret):
 def forgotten_password():
     form = EmailForm()
     if form.validate_on_submit():
-        service.request_password_reset(form.email.data)
+        service.request_password_reset(form.email.data, address=request.remote_addr)
         db.session.commit()
         flash("Si un compte correspond à cette adresse, un courriel vient de lui être envoyé "
               "avec un lien de réinitialisation valable 1 heure.", "info")
@@ -302,7 +301,10 @@ def reset_password(secret):
             service.reset_password(secret, form.password.data)
         except service.AccountError as error:
             db.session.rollback()
-            return _error(error.message, 400, "Lien invalide")
+            if service.find_token(secret, "reinitialisation") is None:
+                return _error(error.message, 400, "Lien invalide")
+            form.password.errors.append(error.message)  # the policy, knowing the account
+            return render_template("accounts/reset_password.html", form=form)
         db.session.commit()
         flash("Votre mot de passe a été changé ; vos autres sessions sont fermées. "
               "Connectez-vous avec le nouveau mot de passe.", "success")
@@ -331,11 +333,17 @@ def my_account():
         if not user.check_password(password_form.current.data):
             password_form.current.errors.append("Mot de passe actuel incorrect.")
         else:
-            service.set_password(user, password_form.password.data)
-            db.session.commit()
-            login_user(user)  # this session goes on under the new generation
-            flash("Votre mot de passe est changé ; vos autres sessions sont fermées.", "success")
-            return redirect(url_for("accounts.my_account"))
+            try:
+                service.set_password(user, password_form.password.data)
+            except service.AccountError as error:  # the policy, knowing the account
+                db.session.rollback()
+                password_form.password.errors.append(error.message)
+            else:
+                db.session.commit()
+                login_user(user)  # this session goes on under the new generation
+                flash("Votre mot de passe est changé ; vos autres sessions sont fermées.",
+                      "success")
+                return redirect(url_for("accounts.my_account"))
     if action == "courriel" and email_form.validate_on_submit():
         if not user.check_password(email_form.current.data):
             email_form.current.errors.append("Mot de passe actuel incorrect.")

@@ -1,14 +1,14 @@
 """log of staff reads of candidates' personal data (RGPD)
 
 Revision ID: 0008_personal_data_access
-Revises: 0005_sealed_links
+Revises: 0007_rate_limits
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0008_personal_data_access"
-down_revision = "0005_sealed_links"
+down_revision = "0007_rate_limits"
 branch_labels = None
 depends_on = None
 
