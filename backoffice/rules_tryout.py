@@ -413,6 +413,7 @@ def _work(job_id: int, content: str) -> None:
     from backoffice.models import JobRun
 
     state = state_of(db.session.get(JobRun, job_id))
+    db.session.rollback()  # no transaction left open while the text is read
     name = state["jeu"]
     verification = _verify(name, content)
     if not verification["valid"]:
