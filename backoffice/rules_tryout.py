@@ -25,8 +25,9 @@ the page polls the run for its progress and result.
   reason: « Arrêté : limite de temps dépassée (… s). », « Arrêté : limite de mémoire
   dépassée (… Mo). », « Le moteur de règles s'est arrêté brutalement (signal 11,
   SIGSEGV)… ». The supervisor itself never reads the text; it only passes it on.
-* The worker validates the file, registers it in its own durable-rules host and replays
-  its examples. A try-out then evaluates the active version and the edited one on the
+* The worker validates the file, registers it in its own durable-rules host (a file that
+  needs more than ``MAX_LOAD_SECONDS`` of CPU for that is refused: once active, every
+  web worker loads it) and replays its examples. A try-out then evaluates the active version and the edited one on the
   chosen objects (or all of them), writing its progress every batch, and finally the
   difference: "12 formations ne passeraient plus : …". An activation stores the new
   ``RuleSetVersion`` only when the file is valid and every example passes, in the same
@@ -49,11 +50,12 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import selectinload
 
 from backoffice import clock
@@ -66,6 +68,9 @@ BATCH_SIZE = 100
 MAX_LISTED = 100  # objects listed per category in the result (counts are exact)
 STALL_GRACE_SECONDS = 120  # a run this long past the wall-clock limit has lost its supervisor
 EXIT_MEMORY = 3  # the worker's exit code when it ran out of memory
+# Once active, a version is parsed and registered by every web worker: a file that takes
+# longer than this to load (CPU seconds, in the worker) is refused.
+MAX_LOAD_SECONDS = 5.0
 BUSY_MESSAGE = "Trop d'essais en cours, réessayez dans quelques minutes."
 CONCURRENT_MESSAGE = ("Une autre version vient d'être activée en même temps : rechargez la "
                       "page et recommencez.")
@@ -264,13 +269,17 @@ def _start(job: str, content: str, state: dict, author) -> Any:
                  summary=json.dumps(state))
     db.session.add(run)
     db.session.commit()
+    run_id = run.id
     # Counted after our own commit: of several requests racing past the limit, the last
     # to commit sees them all and gives up (some may give up needlessly; none too many).
-    if running_count() > int(current_app.config.get("RULES_MAX_CONCURRENT_TRYOUTS", 2)):
-        db.session.delete(run)
+    admitted = running_count() <= int(current_app.config.get("RULES_MAX_CONCURRENT_TRYOUTS",
+                                                             2))
+    db.session.rollback()  # on SQLite a write after a read in one transaction may fail
+    if not admitted:
+        db.session.execute(delete(JobRun).where(JobRun.id == run_id))
         db.session.commit()
         raise TryoutError(BUSY_MESSAGE)
-    command = [sys.executable, "-m", "backoffice.rules_tryout", "superviser", str(run.id)]
+    command = [sys.executable, "-m", "backoffice.rules_tryout", "superviser", str(run_id)]
     try:
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, text=True,
@@ -278,10 +287,10 @@ def _start(job: str, content: str, state: dict, author) -> Any:
         process.stdin.write(content)
         process.stdin.close()
     except OSError as exc:
-        _finish(run.id, error=f"Le processus d'essai n'a pas pu démarrer : {exc}")
-        return db.session.get(JobRun, run.id)
+        _finish(run_id, error=f"Le processus d'essai n'a pas pu démarrer : {exc}")
+        return db.session.get(JobRun, run_id)
     # Reap the supervisor when it ends (no zombie); the thread only waits.
-    threading.Thread(target=process.wait, name=f"regles-{run.id}", daemon=True).start()
+    threading.Thread(target=process.wait, name=f"regles-{run_id}", daemon=True).start()
     return run
 
 
@@ -395,12 +404,18 @@ def _verify(name: str, content: str) -> dict:
     the engine takes it), ``problems`` (why it cannot be activated), ``examples``."""
     from backoffice import rules_engine
 
+    started = time.process_time()
     try:
         ruleset = rules_engine.parse(content, source=f"{name} (version modifiée)",
                                      expected_name=name)
         rules_engine.evaluate(ruleset, [])  # registers it in this process's host
     except rules_engine.RulesError as exc:
         return {"valid": False, "problems": exc.message.splitlines(), "examples": []}
+    load_seconds = time.process_time() - started
+    if load_seconds > MAX_LOAD_SECONDS:  # once active, every web worker loads it
+        return {"valid": False, "examples": [], "problems": [
+            f"Le fichier demande {load_seconds:.1f} s de calcul pour être chargé "
+            f"({MAX_LOAD_SECONDS:g} s au plus : chaque serveur le chargera) ; simplifiez-le."]}
     results = rules_engine.run_examples(ruleset)
     examples = [{"nom": r.example.name, "ok": r.ok, "detail": str(r)} for r in results]
     failed = [f"Exemple en échec — {r}" for r in results if not r.ok]

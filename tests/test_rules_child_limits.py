@@ -7,8 +7,10 @@ file is activated through the child, exactly once."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import sys
+import threading
 
 import pytest
 from sqlalchemy import select
@@ -153,6 +155,41 @@ def test_at_most_n_tryouts_and_activations_at_once(client, db, owner, limits):
     assert wait_for_tryout(client, again.text, timeout=120)["status"] == "echec"
 
 
+def test_parallel_requests_never_admit_more_than_n_runs(app, db, limits, monkeypatch):
+    """Five requests at the same instant, in as many sessions (as from several web
+    workers), with room for two: never more than two admitted; the refused leave no row."""
+    class NoChild:  # the admission is under test here, not the child
+        def __init__(self, *args, **kwargs):
+            self.stdin = io.StringIO()
+
+        def wait(self):
+            return 0
+    monkeypatch.setattr(rules_tryout.subprocess, "Popen", NoChild)
+    limits(runs=2)
+    barrier = threading.Barrier(5)
+    outcomes = []
+
+    def request():
+        with app.app_context():
+            barrier.wait()
+            try:
+                rules_tryout.start_tryout("publication", "jeu: publication", references=[],
+                                          author=None)
+                outcomes.append("admis")
+            except rules_tryout.TryoutError as error:
+                outcomes.append(error.message)
+    threads = [threading.Thread(target=request) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    admitted = outcomes.count("admis")
+    assert admitted <= 2
+    assert outcomes.count(rules_tryout.BUSY_MESSAGE) == 5 - admitted
+    db.session.commit()
+    assert db.session.query(JobRun).count() == admitted
+
+
 @pytest.mark.parametrize("code, limit, expected", [
     ("bytearray(400 * 1024 * 1024)", {"memory_mb": 200},
      "Arrêté : limite de mémoire dépassée (200 Mo)."),
@@ -162,3 +199,14 @@ def test_the_worker_runs_under_memory_and_cpu_limits(code, limit, expected):
     limits = rules_tryout.Limits(**{"wall": 60, **limit})
     assert rules_tryout._supervise(0, "", limits, command=[sys.executable, "-c", code]) == \
         expected
+
+
+def test_a_file_too_slow_to_load_is_refused(monkeypatch):
+    """Once active, every web worker loads the version: the child refuses a slow one."""
+    monkeypatch.setattr(rules_tryout, "MAX_LOAD_SECONDS", 0.0)
+    verdict = rules_tryout._verify("publication",
+                                   rules_engine.file_version("publication").content)
+    assert not verdict["valid"]
+    assert verdict["problems"][0].startswith("Le fichier demande ")
+    assert verdict["problems"][0].endswith(" s de calcul pour être chargé (0 s au plus : "
+                                           "chaque serveur le chargera) ; simplifiez-le.")
