@@ -93,9 +93,12 @@ class Limits:
 
 
 class TryoutError(Exception):
-    def __init__(self, message: str):
+    """A run that cannot start; ``status`` is the HTTP answer (429: too many at once)."""
+
+    def __init__(self, message: str, status: int = 422):
         super().__init__(message)
         self.message = message
+        self.status = status
 
 
 # -- what a try-out runs on ---------------------------------------------------------------------
@@ -278,7 +281,7 @@ def _start(job: str, content: str, state: dict, author) -> Any:
     if not admitted:
         db.session.execute(delete(JobRun).where(JobRun.id == run_id))
         db.session.commit()
-        raise TryoutError(BUSY_MESSAGE)
+        raise TryoutError(BUSY_MESSAGE, status=429)
     command = [sys.executable, "-m", "backoffice.rules_tryout", "superviser", str(run_id)]
     try:
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,

@@ -106,13 +106,9 @@ class RulesView(BaseView):
                                                     comment=comment.strip())
         except rules_tryout.TryoutError as error:
             return self._edit_page(jeu, content, errors=[error.message], comment=comment,
-                                   references=references, status=self._refusal(error))
+                                   references=references, status=error.status)
         return self._edit_page(jeu, content, comment=comment, references=references,
                                run=run)
-
-    @staticmethod
-    def _refusal(error: rules_tryout.TryoutError) -> int:
-        return 429 if error.message == rules_tryout.BUSY_MESSAGE else 422
 
     @expose("/<jeu>/essais/<int:run_id>")
     def tryout(self, jeu: str, run_id: int):
