@@ -14,8 +14,9 @@ the page polls the run for its progress and result.
   (so across every web worker and server): the run is inserted and committed first,
   then the running ones are counted; above the limit it is deleted again and
   ``TryoutError`` says « Trop d'essais en cours, réessayez dans quelques minutes ».
-  Two requests racing may both be refused, never both admitted. A run older than the
-  wall-clock limit plus two minutes no longer counts (its supervisor died).
+  Requests racing for the last place may all be refused, never one too many admitted.
+  A run older than the wall-clock limit plus two minutes no longer counts (its
+  supervisor died).
 * Both start ``python -m backoffice.rules_tryout superviser <run>``, which starts the
   worker (``travailler <run>``) as its own child under resource limits set before it
   executes (``preexec_fn``): ``RLIMIT_CPU`` (``RULES_CHILD_CPU_SECONDS``), ``RLIMIT_AS``
@@ -27,9 +28,10 @@ the page polls the run for its progress and result.
   SIGSEGV)… ». The supervisor itself never reads the text; it only passes it on.
 * The worker validates the file, registers it in its own durable-rules host (a file that
   needs more than ``MAX_LOAD_SECONDS`` of CPU for that is refused: once active, every
-  web worker loads it) and replays its examples. A try-out then evaluates the active version and the edited one on the
-  chosen objects (or all of them), writing its progress every batch, and finally the
-  difference: "12 formations ne passeraient plus : …". An activation stores the new
+  web worker loads it) and replays its examples. A try-out then evaluates the active
+  version and the edited one on the chosen objects (or all of them), writing its
+  progress every batch, and finally the difference: "12 formations ne passeraient
+  plus : …". An activation stores the new
   ``RuleSetVersion`` only when the file is valid and every example passes, in the same
   transaction that marks the run succeeded, and only while the run (locked) is still
   running: a version is activated exactly once, never after the run was given up.
@@ -101,7 +103,7 @@ class TryoutError(Exception):
         self.status = status
 
 
-# -- what a try-out runs on ---------------------------------------------------------------------
+# -- what a try-out runs on -------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Subject:
     """A kind of object a rule set applies to, for try-outs."""
@@ -201,7 +203,7 @@ def parse_references(text: str) -> list[str]:
     return list(dict.fromkeys(t for t in tokens if t))
 
 
-# -- starting a run (web side: never reads the text) ---------------------------------------------
+# -- starting a run (web side: never reads the text) ------------------------------------------
 def _child_environment(app) -> dict[str, str]:
     config = {
         "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
@@ -304,7 +306,7 @@ def state_of(run) -> dict:
         return {}
 
 
-# -- the supervisor: runs the worker under limits --------------------------------------------------
+# -- the supervisor: runs the worker under limits ---------------------------------------------
 def _set_limit(kind: int, soft: int, hard: int) -> None:
     _, current_hard = resource.getrlimit(kind)
     if current_hard != resource.RLIM_INFINITY:  # an unprivileged process cannot raise it
@@ -391,7 +393,7 @@ def _finish(job_id: int, *, error: str | None = None, result: dict | None = None
     db.session.commit()
 
 
-# -- the worker: the only place where the edited text is read ------------------------------------
+# -- the worker: the only place where the edited text is read ---------------------------------
 def _child_app():
     from backoffice import create_app
 
