@@ -99,6 +99,17 @@ class Config:
     PUBLIC_EMAILS_PER_RECIPIENT = int(os.environ.get("PUBLIC_EMAILS_PER_RECIPIENT", "3"))
     PUBLIC_EMAILS_PER_ADDRESS = int(os.environ.get("PUBLIC_EMAILS_PER_ADDRESS", "20"))
     PUBLIC_EMAILS_WINDOW_MINUTES = int(os.environ.get("PUBLIC_EMAILS_WINDOW_MINUTES", "60"))
+    # -- security: rule files run in limited child processes (issue 11, defect 6) --
+    # An edited rule file (Modifier → Essayer / Activer, and Revenir) is only ever parsed,
+    # registered and evaluated in a child process (backoffice.rules_tryout) under these
+    # limits: wall-clock seconds (the child is killed), CPU seconds (RLIMIT_CPU) and
+    # address space in MiB (RLIMIT_AS). A try-out over every object must fit in them.
+    RULES_CHILD_WALL_SECONDS = float(os.environ.get("RULES_CHILD_WALL_SECONDS", "600"))
+    RULES_CHILD_CPU_SECONDS = int(os.environ.get("RULES_CHILD_CPU_SECONDS", "300"))
+    RULES_CHILD_MEMORY_MB = int(os.environ.get("RULES_CHILD_MEMORY_MB", "1024"))
+    # Try-outs and activations running at once, counted in the database across every web
+    # worker and server; beyond it the request is refused with a French message.
+    RULES_MAX_CONCURRENT_TRYOUTS = int(os.environ.get("RULES_MAX_CONCURRENT_TRYOUTS", "2"))
 
 
 class TestingConfig(Config):

@@ -1,58 +1,109 @@
-"""Try an edited rule file on real data — in a child process.
+"""Edited rule files run only in limited child processes: validation, try-out, activation.
 
-durable-rules' C core can kill the process it runs in (segfaults are documented in
-``DURABLE_RULES.md``). An edited rule file is therefore never registered in a web worker
-before it has run elsewhere:
+An edited rule file is untrusted text: a crafted YAML file can keep the parser busy, a
+rule can send durable-rules' C core into an endless loop (in registration, out of reach
+of the engine's own watchdog) or kill the process it runs in (``DURABLE_RULES.md``).
+The web process therefore never parses, registers nor evaluates it. Every use of an
+edited text — **Essayer**, **Activer** and **Revenir** of the « Règles » screen — is a
+``JobRun`` started here and run in the background; the web request returns at once and
+the page polls the run for its progress and result.
 
-* ``check(name, content)`` (used by **Activer**) runs ``python -m backoffice.rules_tryout
-  verifier <name>``: the child validates the file, registers it in its own durable-rules
-  host and replays its example cases, then answers in JSON on stdout. A crash is reported
-  as a refusal ("le moteur de règles s'est arrêté brutalement…").
-* ``start(name, content, …)`` (used by **Essayer**) records a ``JobRun`` (``essai_regles``,
-  dry run) and starts ``python -m backoffice.rules_tryout superviser <job id>``. The
-  supervisor runs the worker (``travailler``) as its own child and, if the worker dies
-  (signal, error, time limit), marks the run failed with a French explanation. The worker
-  evaluates the active version and the edited one on the chosen objects (or all of
-  them), writes its progress in the ``JobRun`` every batch, and finally the difference:
-  "12 formations ne passeraient plus : …".
+* ``start_tryout(name, content, …)`` records an ``essai_regles`` run (dry run);
+  ``start_activation(name, content, …)`` an ``activation_regles`` run. At most
+  ``RULES_MAX_CONCURRENT_TRYOUTS`` (2) of them run at once, counted in the database
+  (so across every web worker and server): the run is inserted and committed first,
+  then the running ones are counted; above the limit it is deleted again and
+  ``TryoutError`` says « Trop d'essais en cours, réessayez dans quelques minutes ».
+  Requests racing for the last place may all be refused, never one too many admitted.
+  A run older than the wall-clock limit plus two minutes no longer counts (its
+  supervisor died).
+* Both start ``python -m backoffice.rules_tryout superviser <run>``, which starts the
+  worker (``travailler <run>``) as its own child under resource limits set before it
+  executes (``preexec_fn``): ``RLIMIT_CPU`` (``RULES_CHILD_CPU_SECONDS``), ``RLIMIT_AS``
+  (``RULES_CHILD_MEMORY_MB``), no core file, and an ``alarm`` a little after the
+  wall-clock limit (``RULES_CHILD_WALL_SECONDS``), at which the supervisor kills it
+  anyway. A worker that dies (limit, signal, error) leaves the run failed with a French
+  reason: « Arrêté : limite de temps dépassée (… s). », « Arrêté : limite de mémoire
+  dépassée (… Mo). », « Le moteur de règles s'est arrêté brutalement (signal 11,
+  SIGSEGV)… ». The supervisor itself never reads the text; it only passes it on.
+* The worker validates the file, registers it in its own durable-rules host (a file that
+  needs more than ``MAX_LOAD_SECONDS`` of CPU for that is refused: once active, every
+  web worker loads it) and replays its examples. A try-out then evaluates the active
+  version and the edited one on the chosen objects (or all of them), writing its
+  progress every batch, and finally the difference: "12 formations ne passeraient
+  plus : …". An activation stores the new
+  ``RuleSetVersion`` only when the file is valid and every example passes, in the same
+  transaction that marks the run succeeded, and only while the run (locked) is still
+  running: a version is activated exactly once, never after the run was given up.
 
-The edited text travels on stdin (never in a temporary file); the worker gets the
-database URL and the clock instant of the web request through ``BACKOFFICE_TRYOUT``.
+The edited text travels on stdin (never in a temporary file); the children get the
+database URL, the limits and the clock instant of the web request through
+``BACKOFFICE_TRYOUT``.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import json
+import math
 import os
+import resource
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import selectinload
 
 from backoffice import clock
 
 JOB_NAME = "essai_regles"
+ACTIVATION_JOB = "activation_regles"
+JOBS = (JOB_NAME, ACTIVATION_JOB)
 ENV_VAR = "BACKOFFICE_TRYOUT"
 BATCH_SIZE = 100
 MAX_LISTED = 100  # objects listed per category in the result (counts are exact)
-CHECK_TIMEOUT = 120
-DEFAULT_TRYOUT_TIMEOUT = 3600
+STALL_GRACE_SECONDS = 120  # a run this long past the wall-clock limit has lost its supervisor
+EXIT_MEMORY = 3  # the worker's exit code when it ran out of memory
+# Once active, a version is parsed and registered by every web worker: a file that takes
+# longer than this to load (CPU seconds, in the worker) is refused.
+MAX_LOAD_SECONDS = 5.0
+BUSY_MESSAGE = "Trop d'essais en cours, réessayez dans quelques minutes."
+CONCURRENT_MESSAGE = ("Une autre version vient d'être activée en même temps : rechargez la "
+                      "page et recommencez.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What a worker may use: wall-clock seconds, CPU seconds, address space (MiB)."""
+
+    wall: float = 600.0
+    cpu: int = 300
+    memory_mb: int = 1024
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> Limits:
+        default = cls()
+        return cls(wall=float(config.get("RULES_CHILD_WALL_SECONDS") or default.wall),
+                   cpu=int(config.get("RULES_CHILD_CPU_SECONDS") or default.cpu),
+                   memory_mb=int(config.get("RULES_CHILD_MEMORY_MB") or default.memory_mb))
 
 
 class TryoutError(Exception):
-    def __init__(self, message: str):
+    """A run that cannot start; ``status`` is the HTTP answer (429: too many at once)."""
+
+    def __init__(self, message: str, status: int = 422):
         super().__init__(message)
         self.message = message
+        self.status = status
 
 
-# -- what a try-out runs on ---------------------------------------------------------------------
+# -- what a try-out runs on -------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Subject:
     """A kind of object a rule set applies to, for try-outs."""
@@ -152,7 +203,7 @@ def parse_references(text: str) -> list[str]:
     return list(dict.fromkeys(t for t in tokens if t))
 
 
-# -- child processes ----------------------------------------------------------------------------
+# -- starting a run (web side: never reads the text) ------------------------------------------
 def _child_environment(app) -> dict[str, str]:
     config = {
         "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
@@ -160,7 +211,9 @@ def _child_environment(app) -> dict[str, str]:
         "SECRET_KEY": app.config["SECRET_KEY"],
         "NIR_ENCRYPTION_KEY": app.config.get("NIR_ENCRYPTION_KEY"),
         "TESTING": bool(app.config.get("TESTING")),
-        "RULES_TRYOUT_TIMEOUT": app.config.get("RULES_TRYOUT_TIMEOUT"),
+        "RULES_CHILD_WALL_SECONDS": app.config.get("RULES_CHILD_WALL_SECONDS"),
+        "RULES_CHILD_CPU_SECONDS": app.config.get("RULES_CHILD_CPU_SECONDS"),
+        "RULES_CHILD_MEMORY_MB": app.config.get("RULES_CHILD_MEMORY_MB"),
         "at": clock.now().isoformat(),
     }
     env = dict(os.environ)
@@ -168,6 +221,112 @@ def _child_environment(app) -> dict[str, str]:
     package_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     return env
+
+
+def limits() -> Limits:
+    from flask import current_app
+    return Limits.from_config(current_app.config)
+
+
+def running_count() -> int:
+    """Try-outs and activations running now, in every process (stalled ones excluded)."""
+    from backoffice.extensions import db
+    from backoffice.models import JobRun, JobRunStatus
+
+    since = clock.now() - dt.timedelta(seconds=limits().wall + STALL_GRACE_SECONDS)
+    return db.session.scalar(select(func.count()).select_from(JobRun).where(
+        JobRun.job.in_(JOBS), JobRun.status == JobRunStatus.EN_COURS,
+        JobRun.started_at >= since))
+
+
+def start_tryout(name: str, content: str, *, references: list[str], author) -> Any:
+    """Record an ``essai_regles`` run of ``content`` and start it in the background."""
+    return _start(JOB_NAME, content, {"jeu": name, "mode": "essai", "references": references},
+                  author)
+
+
+def start_activation(name: str, content: str, *, author, comment: str,
+                     revert_to: int | None = None) -> Any:
+    """Record an ``activation_regles`` run: ``content`` becomes the active version of
+    ``name`` if the child finds it valid with every example passing (``revert_to``: the
+    earlier version it is, for **Revenir**)."""
+    return _start(ACTIVATION_JOB, content, {"jeu": name, "mode": "activation",
+                                            "commentaire": comment, "retour_a": revert_to},
+                  author)
+
+
+def _start(job: str, content: str, state: dict, author) -> Any:
+    from flask import current_app
+
+    from backoffice.extensions import db
+    from backoffice.models import JobRun, JobRunStatus
+
+    uri = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite") and (uri in ("sqlite://", "sqlite:///:memory:")
+                                     or ":memory:" in uri):
+        raise TryoutError("Essai impossible : la base de données est en mémoire, un autre "
+                          "processus ne peut pas la lire.")
+    state = {**state, "auteur": author.full_name if author else None,
+             "auteur_id": author.id if author else None, "total": None, "traites": 0,
+             "etape": "vérification", "resultat": None, "problemes": []}
+    run = JobRun(job=job, run_for=clock.now(), started_at=clock.now(),
+                 status=JobRunStatus.EN_COURS, dry_run=job == JOB_NAME,
+                 summary=json.dumps(state))
+    db.session.add(run)
+    db.session.commit()
+    run_id = run.id
+    # Counted after our own commit: of several requests racing past the limit, the last
+    # to commit sees them all and gives up (some may give up needlessly; none too many).
+    admitted = running_count() <= int(current_app.config.get("RULES_MAX_CONCURRENT_TRYOUTS",
+                                                             2))
+    db.session.rollback()  # on SQLite a write after a read in one transaction may fail
+    if not admitted:
+        db.session.execute(delete(JobRun).where(JobRun.id == run_id))
+        db.session.commit()
+        raise TryoutError(BUSY_MESSAGE, status=429)
+    command = [sys.executable, "-m", "backoffice.rules_tryout", "superviser", str(run_id)]
+    try:
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, text=True,
+                                   start_new_session=True, env=_child_environment(current_app))
+        process.stdin.write(content)
+        process.stdin.close()
+    except OSError as exc:
+        _finish(run_id, error=f"Le processus d'essai n'a pas pu démarrer : {exc}")
+        return db.session.get(JobRun, run_id)
+    # Reap the supervisor when it ends (no zombie); the thread only waits.
+    threading.Thread(target=process.wait, name=f"regles-{run_id}", daemon=True).start()
+    return run
+
+
+def state_of(run) -> dict:
+    try:
+        return json.loads(run.summary or "{}")
+    except ValueError:
+        return {}
+
+
+# -- the supervisor: runs the worker under limits ---------------------------------------------
+def _set_limit(kind: int, soft: int, hard: int) -> None:
+    _, current_hard = resource.getrlimit(kind)
+    if current_hard != resource.RLIM_INFINITY:  # an unprivileged process cannot raise it
+        soft, hard = min(soft, current_hard), min(hard, current_hard)
+    resource.setrlimit(kind, (soft, hard))
+
+
+def _limiter(limits: Limits) -> Callable[[], None]:
+    """Run in the worker between fork and exec: its CPU, memory and time limits."""
+    def apply() -> None:
+        _set_limit(resource.RLIMIT_CPU, limits.cpu, limits.cpu + 5)  # SIGXCPU, then SIGKILL
+        memory = limits.memory_mb * 1024 * 1024
+        _set_limit(resource.RLIMIT_AS, memory, memory)
+        _set_limit(resource.RLIMIT_CORE, 0, 0)
+        signal.alarm(math.ceil(limits.wall) + 5)  # kept across exec: if the supervisor dies
+    return apply
+
+
+def worker_command(job_id: int) -> list[str]:
+    return [sys.executable, "-m", "backoffice.rules_tryout", "travailler", str(job_id)]
 
 
 def _signal_text(returncode: int) -> str:
@@ -180,82 +339,61 @@ def _signal_text(returncode: int) -> str:
     return f"signal {-returncode}, {name}"
 
 
-@dataclasses.dataclass(frozen=True)
-class CheckResult:
-    ok: bool
-    problems: tuple[str, ...] = ()
-    examples: tuple[dict, ...] = ()
-
-    @property
-    def message(self) -> str:
-        return "\n".join(self.problems)
-
-
-def check_command(name: str) -> list[str]:
-    return [sys.executable, "-m", "backoffice.rules_tryout", "verifier", name]
-
-
-def check(name: str, content: str, *, timeout: float = CHECK_TIMEOUT) -> CheckResult:
-    """Validate, register and replay the examples of ``content`` in a child process."""
-    from flask import current_app
-
-    command = check_command(name)
+def _supervise(job_id: int, content: str, limits: Limits,
+               command: list[str] | None = None) -> str | None:
+    """Run the worker under ``limits``; the French reason of its failure, or None."""
     try:
-        completed = subprocess.run(command, input=content, capture_output=True, text=True,
-                                   timeout=timeout, env=_child_environment(current_app),
-                                   check=False)
-    except subprocess.TimeoutExpired:
-        return CheckResult(False, (f"La vérification n'a pas abouti en {timeout:.0f} s : "
-                                   "une règle boucle-t-elle ?",))
-    if completed.returncode != 0:
-        if completed.returncode < 0:
-            text = (f"Le moteur de règles s'est arrêté brutalement en chargeant cette version "
-                    f"({_signal_text(completed.returncode)}) : elle ne peut pas être activée.")
-        else:
-            tail = completed.stderr.strip().splitlines()[-1:] or [""]
-            text = f"La vérification a échoué ({_signal_text(completed.returncode)}) : {tail[0]}"
-        return CheckResult(False, (text,))
-    answer = json.loads(completed.stdout)
-    return CheckResult(answer["ok"], tuple(answer["problems"]), tuple(answer["examples"]))
+        completed = subprocess.run(command or worker_command(job_id), input=content,
+                                   capture_output=True, text=True, timeout=limits.wall,
+                                   preexec_fn=_limiter(limits), check=False)
+    except subprocess.TimeoutExpired:  # the worker has been killed
+        return f"Arrêté : limite de temps dépassée ({limits.wall:g} s)."
+    return _failure(completed.returncode, completed.stderr, limits)
 
 
-def start(name: str, content: str, *, references: list[str], author) -> Any:
-    """Record an ``essai_regles`` run and start it in a supervised child process."""
-    from flask import current_app
+def _failure(returncode: int, stderr: str, limits: Limits) -> str | None:
+    lines = [line for line in (stderr or "").strip().splitlines() if line.strip()]
+    if returncode == 0:
+        return None
+    if returncode == -signal.SIGXCPU:
+        return f"Arrêté : limite de temps dépassée ({limits.cpu} s de calcul)."
+    if returncode == -signal.SIGALRM:
+        return f"Arrêté : limite de temps dépassée ({limits.wall:g} s)."
+    if returncode == EXIT_MEMORY or (lines and lines[-1].startswith("MemoryError")):
+        return f"Arrêté : limite de mémoire dépassée ({limits.memory_mb} Mo)."
+    if returncode < 0:
+        return (f"Le moteur de règles s'est arrêté brutalement ({_signal_text(returncode)}) : "
+                "cette version ne peut pas être activée.")
+    return f"La vérification a échoué ({_signal_text(returncode)}) : " + \
+        (lines[-1] if lines else "erreur inconnue")
 
+
+def _finish(job_id: int, *, error: str | None = None, result: dict | None = None,
+            problems: list[str] | None = None) -> None:
+    """End a run that is still running (a finished run is left as it is)."""
     from backoffice.extensions import db
     from backoffice.models import JobRun, JobRunStatus
 
-    uri = current_app.config["SQLALCHEMY_DATABASE_URI"]
-    if uri.startswith("sqlite") and (uri in ("sqlite://", "sqlite:///:memory:")
-                                     or ":memory:" in uri):
-        raise TryoutError("Essai impossible : la base de données est en mémoire, un autre "
-                          "processus ne peut pas la lire.")
-    state = {"jeu": name, "references": references, "auteur": author.full_name if author
-             else None, "total": None, "traites": 0, "etape": "démarrage", "resultat": None}
-    run = JobRun(job=JOB_NAME, run_for=clock.now(), started_at=clock.now(),
-                 status=JobRunStatus.EN_COURS, dry_run=True, summary=json.dumps(state))
-    db.session.add(run)
+    db.session.rollback()
+    run = db.session.execute(select(JobRun).where(JobRun.id == job_id)
+                             .with_for_update()).scalar_one_or_none()
+    if run is None or run.status != JobRunStatus.EN_COURS:
+        db.session.rollback()
+        return
+    state = state_of(run)
+    state["etape"] = "terminé"
+    if result is not None:
+        state["resultat"] = result
+    if problems:
+        state["problemes"] = list(problems)
+    run.summary = json.dumps(state)
+    run.status = JobRunStatus.ECHEC if error else JobRunStatus.SUCCES
+    run.error = error
+    run.ended_at = clock.now()
     db.session.commit()
-    command = [sys.executable, "-m", "backoffice.rules_tryout", "superviser", str(run.id)]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, text=True, start_new_session=True,
-                               env=_child_environment(current_app))
-    process.stdin.write(content)
-    process.stdin.close()
-    # Reap the supervisor when it ends (no zombie); the thread only waits.
-    threading.Thread(target=process.wait, name=f"essai-regles-{run.id}", daemon=True).start()
-    return run
 
 
-def state_of(run) -> dict:
-    try:
-        return json.loads(run.summary or "{}")
-    except ValueError:
-        return {}
-
-
-# -- the child side -----------------------------------------------------------------------------
+# -- the worker: the only place where the edited text is read ---------------------------------
 def _child_app():
     from backoffice import create_app
 
@@ -267,58 +405,26 @@ def _child_app():
 
 
 def _verify(name: str, content: str) -> dict:
+    """Validate, register and replay the examples: ``valid`` (the file is well formed and
+    the engine takes it), ``problems`` (why it cannot be activated), ``examples``."""
     from backoffice import rules_engine
 
+    started = time.process_time()
     try:
         ruleset = rules_engine.parse(content, source=f"{name} (version modifiée)",
                                      expected_name=name)
         rules_engine.evaluate(ruleset, [])  # registers it in this process's host
     except rules_engine.RulesError as exc:
-        return {"ok": False, "problems": exc.message.splitlines(), "examples": []}
+        return {"valid": False, "problems": exc.message.splitlines(), "examples": []}
+    load_seconds = time.process_time() - started
+    if load_seconds > MAX_LOAD_SECONDS:  # once active, every web worker loads it
+        return {"valid": False, "examples": [], "problems": [
+            f"Le fichier demande {load_seconds:.1f} s de calcul pour être chargé "
+            f"({MAX_LOAD_SECONDS:g} s au plus : chaque serveur le chargera) ; simplifiez-le."]}
     results = rules_engine.run_examples(ruleset)
     examples = [{"nom": r.example.name, "ok": r.ok, "detail": str(r)} for r in results]
     failed = [f"Exemple en échec — {r}" for r in results if not r.ok]
-    return {"ok": not failed, "problems": failed, "examples": examples}
-
-
-def _supervise(job_id: int, content: str, timeout: float,
-               command: list[str] | None = None) -> str | None:
-    """Run the worker; the French reason of its failure, or None when it ended normally."""
-    command = command or [sys.executable, "-m", "backoffice.rules_tryout", "travailler",
-                          str(job_id)]
-    try:
-        completed = subprocess.run(command, input=content, capture_output=True, text=True,
-                                   timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return f"L'essai n'a pas abouti en {timeout:.0f} s : il a été arrêté."
-    if completed.returncode == 0:
-        return None
-    if completed.returncode < 0:
-        return (f"Le moteur de règles s'est arrêté brutalement pendant l'essai "
-                f"({_signal_text(completed.returncode)}) : cette version ne peut pas être "
-                "activée.")
-    lines = [line for line in completed.stderr.strip().splitlines() if line.strip()]
-    return f"L'essai a échoué ({_signal_text(completed.returncode)}) : " + \
-        (lines[-1] if lines else "erreur inconnue")
-
-
-def _finish(job_id: int, *, error: str | None = None, result: dict | None = None) -> None:
-    from backoffice.extensions import db
-    from backoffice.models import JobRun, JobRunStatus
-
-    db.session.rollback()
-    run = db.session.get(JobRun, job_id)
-    if run is None or run.status != JobRunStatus.EN_COURS:
-        return
-    state = state_of(run)
-    state["etape"] = "terminé"
-    if result is not None:
-        state["resultat"] = result
-    run.summary = json.dumps(state)
-    run.status = JobRunStatus.ECHEC if error else JobRunStatus.SUCCES
-    run.error = error
-    run.ended_at = clock.now()
-    db.session.commit()
+    return {"valid": True, "problems": failed, "examples": examples, "ruleset": ruleset}
 
 
 def _work(job_id: int, content: str) -> None:
@@ -326,21 +432,74 @@ def _work(job_id: int, content: str) -> None:
     from backoffice.extensions import db
     from backoffice.models import JobRun
 
+    state = state_of(db.session.get(JobRun, job_id))
+    db.session.rollback()  # no transaction left open while the text is read
+    name = state["jeu"]
+    verification = _verify(name, content)
+    if not verification["valid"]:
+        _finish(job_id, error="Version refusée.", problems=verification["problems"])
+    elif state.get("mode") == "activation":
+        if verification["problems"]:
+            _finish(job_id, error="Version refusée.", problems=verification["problems"])
+        else:
+            _activate(job_id, name, content, state)
+    else:
+        try:
+            _tryout(job_id, name, verification)
+        except rules_engine.RulesError as exc:  # e.g. the watchdog stopped an evaluation
+            db.session.rollback()
+            _finish(job_id, error=exc.message)
+
+
+def _activate(job_id: int, name: str, content: str, state: dict) -> None:
+    """Store the version and mark the run succeeded, in one transaction, once."""
+    from sqlalchemy.exc import IntegrityError
+
+    from backoffice import rules_engine
+    from backoffice.extensions import db
+    from backoffice.models import JobRun, JobRunStatus, User
+
+    db.session.rollback()
+    run = db.session.execute(select(JobRun).where(JobRun.id == job_id)
+                             .with_for_update()).scalar_one_or_none()
+    if run is None or run.status != JobRunStatus.EN_COURS:
+        db.session.rollback()
+        return
+    author = db.session.get(User, state["auteur_id"]) if state.get("auteur_id") else None
+    try:
+        if state.get("retour_a"):
+            row = rules_engine.revert(name, int(state["retour_a"]), author=author,
+                                      comment=state.get("commentaire") or "")
+        else:
+            row = rules_engine.activate(name, content, author=author,
+                                        comment=state.get("commentaire") or "")
+        state.update(etape="terminé", resultat={"version": row.version})
+        run.summary = json.dumps(state)
+        run.status, run.ended_at = JobRunStatus.SUCCES, clock.now()
+        run.rows_seen = run.rows_changed = 1
+        db.session.commit()
+    except rules_engine.RulesError as exc:
+        db.session.rollback()
+        _finish(job_id, error="Version refusée.", problems=[exc.message])
+    except IntegrityError:
+        db.session.rollback()
+        _finish(job_id, error="Version refusée.", problems=[CONCURRENT_MESSAGE])
+
+
+def _tryout(job_id: int, name: str, verification: dict) -> None:
+    from backoffice import rules_engine
+    from backoffice.extensions import db
+    from backoffice.models import JobRun
+
     run = db.session.get(JobRun, job_id)
     state = state_of(run)
-    name = state["jeu"]
 
     def save(**changes):
         state.update(changes)
         run.summary = json.dumps(state)
         db.session.commit()
 
-    verification = _verify(name, content)
-    if verification["problems"] and not verification["examples"]:
-        _finish(job_id, error="\n".join(verification["problems"]))
-        return
-    edited = rules_engine.parse(content, source=f"{name} (version modifiée)",
-                                expected_name=name)
+    edited = verification["ruleset"]
     active = rules_engine.current(name)
     subjects = SUBJECTS[name]
     references = state.get("references") or []
@@ -455,27 +614,26 @@ class _SubjectResult:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) != 2 or argv[0] not in ("verifier", "superviser", "travailler"):
-        print("usage : python -m backoffice.rules_tryout verifier <jeu> | superviser <essai> "
+    if len(argv) != 2 or argv[0] not in ("superviser", "travailler") or \
+            not argv[1].isdigit():
+        print("usage : python -m backoffice.rules_tryout superviser <essai> "
               "| travailler <essai>", file=sys.stderr)
         return 2
-    command, argument = argv
+    command, job_id = argv[0], int(argv[1])
     content = sys.stdin.read()
-    if command == "verifier":
-        print(json.dumps(_verify(argument, content)))
-        return 0
     if command == "superviser":
-        config = json.loads(os.environ.get(ENV_VAR, "{}"))
-        timeout = float(config.get("RULES_TRYOUT_TIMEOUT") or DEFAULT_TRYOUT_TIMEOUT)
-        error = _supervise(int(argument), content, timeout)
+        limits = Limits.from_config(json.loads(os.environ.get(ENV_VAR, "{}")))
+        error = _supervise(job_id, content, limits)
         if error is None:
             return 0
         with _child_app().app_context():
-            _finish(int(argument), error=error)  # only if the worker left it running
+            _finish(job_id, error=error)  # only if the worker left it running
         return 1
-    app = _child_app()
-    with app.app_context():
-        _work(int(argument), content)
+    try:
+        with _child_app().app_context():
+            _work(job_id, content)
+    except MemoryError:
+        os._exit(EXIT_MEMORY)
     return 0
 
 

@@ -132,27 +132,30 @@ def test_the_unknown_rule_set_is_404(client, owner):
 # -- refusals -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("action", ["essayer", "activer"])
 def test_an_invalid_edit_is_refused_with_its_error(client, db, owner, action):
+    """The page answers at once; the child process finds the error and the page shows it."""
     content = textarea(client.get(EDIT_URL).text).replace(
         "$gt: {longueur_intitule: {$param: longueur_max_intitule}}",
         "$nmt: {longueur_intitule: {$param: longueur_max_intitule}}")
     response = post_edit(client, content, action, comment="essai")
-    assert response.status_code == 422
-    page = text_of(response.text)
+    assert response.status_code == 200
+    assert "$nmt: {longueur_intitule" in textarea(response.text)  # the edit is kept
+    result = wait_for_tryout(client, response.text)
+    assert result["status"] == "echec"
+    page = text_of(result["html"])
     assert "Version refusée : la version active n'a pas changé." in page
     assert "publication (version modifiée), ligne 56, règle « intitule_trop_long », chemin " \
            "regles.intitule_trop_long.all[0].f.$and[1].$nmt : opérateur inconnu « $nmt »" in page
-    assert "$nmt: {longueur_intitule" in textarea(response.text)  # the edit is kept
     assert db.session.scalars(select(RuleSetVersion)).all() == []
-    assert db.session.scalars(select(JobRun)).all() == []
     assert rules_engine.current("publication").version == 1
 
 
 def test_activation_is_refused_when_an_example_fails(client, db, owner):
     content = shorter_titles(textarea(client.get(EDIT_URL).text), fix_example=False)
     response = post_edit(client, content, "activer", comment="Intitulés plus courts")
-    assert response.status_code == 422
+    result = wait_for_tryout(client, response.text)
+    assert result["status"] == "echec"
     assert "Exemple en échec — exemple « intitulé de 300 caractères, la limite » : attendu " \
-           "aucune règle, obtenu intitule_trop_long" in text_of(response.text)
+           "aucune règle, obtenu intitule_trop_long" in text_of(result["html"])
     assert db.session.scalars(select(RuleSetVersion)).all() == []
 
 
@@ -164,15 +167,25 @@ def test_activation_needs_a_comment(client, db, owner):
 
 
 def test_a_crash_of_the_rules_engine_refuses_the_version_and_spares_the_web_worker(
-        client, db, owner, monkeypatch):
+        client, db, owner):
+    """The worker dies on a signal: the activation is refused with the reason, nothing is
+    stored, and the screen still answers."""
+    content = shorter_titles(textarea(client.get(EDIT_URL).text))
+    run = JobRun(job=rules_tryout.ACTIVATION_JOB, run_for=clock.now(), started_at=clock.now(),
+                 status="en_cours", summary=json.dumps({
+                     "jeu": "publication", "mode": "activation", "commentaire": "Plus court",
+                     "auteur_id": owner.id}))
+    db.session.add(run)
+    db.session.commit()
     crash = [sys.executable, "-c",
              "import os, signal, sys; sys.stdin.read(); os.kill(os.getpid(), signal.SIGSEGV)"]
-    monkeypatch.setattr(rules_tryout, "check_command", lambda name: crash)
-    content = shorter_titles(textarea(client.get(EDIT_URL).text))
-    response = post_edit(client, content, "activer", comment="Intitulés plus courts")
-    assert response.status_code == 422
-    assert "Le moteur de règles s'est arrêté brutalement en chargeant cette version " \
-           "(signal 11, SIGSEGV) : elle ne peut pas être activée." in text_of(response.text)
+    error = rules_tryout._supervise(run.id, content, rules_tryout.Limits(), command=crash)
+    rules_tryout._finish(run.id, error=error)
+    data = client.get(f"/admin/regles/publication/essais/{run.id}?format=json").get_json()
+    assert data["status"] == "echec"
+    assert "Version refusée : la version active n'a pas changé. Le moteur de règles s'est " \
+           "arrêté brutalement (signal 11, SIGSEGV) : cette version ne peut pas être " \
+           "activée." in text_of(data["html"])
     assert db.session.scalars(select(RuleSetVersion)).all() == []
     assert client.get("/admin/regles/").status_code == 200
 
@@ -182,16 +195,17 @@ def test_a_crashed_tryout_is_marked_failed(db):
                  dry_run=True, summary=json.dumps({"jeu": "publication"}))
     db.session.add(run)
     db.session.commit()
-    error = rules_tryout._supervise(run.id, "", 30, command=[
+    limits = rules_tryout.Limits(wall=30)
+    error = rules_tryout._supervise(run.id, "", limits, command=[
         sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
-    assert error == ("Le moteur de règles s'est arrêté brutalement pendant l'essai (signal 11, "
-                     "SIGSEGV) : cette version ne peut pas être activée.")
+    assert error == ("Le moteur de règles s'est arrêté brutalement (signal 11, SIGSEGV) : "
+                     "cette version ne peut pas être activée.")
     rules_tryout._finish(run.id, error=error)
     run = db.session.get(JobRun, run.id)
     assert (run.status, run.error) == ("echec", error)
-    assert rules_tryout._supervise(run.id, "", 0.5, command=[
+    assert rules_tryout._supervise(run.id, "", rules_tryout.Limits(wall=0.5), command=[
         sys.executable, "-c", "import time; time.sleep(5)"]) == \
-        "L'essai n'a pas abouti en 0 s : il a été arrêté."
+        "Arrêté : limite de temps dépassée (0.5 s)."
 
 
 def test_tryout_progress_and_stalled_runs(client, db, owner):
@@ -244,9 +258,13 @@ def test_edit_try_activate_and_roll_back(client, db, owner):
     # session with the requests: end its read transaction, older than the child's writes.)
     db.session.commit()
     response = post_edit(client, content, "activer", comment="Intitulés de 200 caractères")
-    assert response.status_code == 302
-    followed = text_of(client.get(response.headers["Location"]).text)
-    assert "Version 2 de « Publication d'une formation » activée" in followed
+    assert response.status_code == 200
+    result = wait_for_tryout(client, response.text)
+    assert result["status"] == "succes", result
+    assert "Version 2 de « Publication d'une formation » activée : elle s'applique " \
+           "maintenant partout." in text_of(result["html"])
+    db.session.commit()
+    followed = text_of(client.get("/admin/regles/publication/").text)
     assert "version 2 — activée le" in followed and "par Agnès Vidal" in followed
     versions = db.session.scalars(select(RuleSetVersion).order_by(RuleSetVersion.version)).all()
     assert [(v.version, v.active, v.author_id, v.comment) for v in versions] == [
@@ -270,8 +288,10 @@ def test_edit_try_activate_and_roll_back(client, db, owner):
         "csrf_token": csrf_token(history_page.text), "version": 1,
         "comment": "Trop de formations refusées"})
     assert response.status_code == 302
-    assert "Retour à la version 1 : c'est maintenant la version 3" in \
-        text_of(client.get(response.headers["Location"]).text)
+    result = wait_for_tryout(client, client.get(response.headers["Location"]).text)
+    assert "Retour à la version 1 : c'est maintenant la version 3, active partout." in \
+        text_of(result["html"])
+    db.session.commit()
     active = db.session.scalar(select(RuleSetVersion).where(RuleSetVersion.active.is_(True)))
     assert (active.version, active.comment) == (3, "Retour à la version 1 : Trop de formations "
                                                    "refusées")

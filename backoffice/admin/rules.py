@@ -3,14 +3,20 @@ and platform admins: moderators get 403.
 
 * the list of rule sets, each with its active version, rules (message, severity, field,
   parameters) and parameters;
-* **Modifier**: the rule file in a textarea. **Essayer** validates the edited text, then
-  runs it in a child process against chosen objects or all of them, next to the active
-  version, and shows the difference with its progress (``rules_tryout``); nothing is
-  saved. **Activer** validates, replays the examples in a child process, and stores a new
-  ``RuleSetVersion`` (who, when, comment) that every worker picks up without restart. An
-  invalid edit is refused with its errors and the active version does not change;
+* **Modifier**: the rule file in a textarea. **Essayer** runs the edited text against
+  chosen objects or all of them, next to the active version, and shows the difference
+  with its progress; nothing is saved. **Activer** stores it as a new ``RuleSetVersion``
+  (who, when, comment) that every worker picks up without restart, once the file is
+  valid and its examples pass. An invalid edit is refused with its errors and the active
+  version does not change;
 * **Historique**: every version, a diff between any two (difflib), **Revenir** to an
   earlier one (stored as a new version, so the history says who went back and why).
+
+The edited text is untrusted: this module never parses, registers nor evaluates it.
+Essayer, Activer and Revenir start a run in a limited child process
+(``backoffice.rules_tryout``) and answer at once with a page that polls the run
+(« Vérification en cours… », then the result); at most ``RULES_MAX_CONCURRENT_TRYOUTS``
+runs at once, beyond which the request is refused (429) with a French message.
 """
 from __future__ import annotations
 
@@ -20,7 +26,6 @@ from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from backoffice import clock, rules_engine, rules_tryout
 from backoffice.admin.base import SecureIndexView
@@ -80,81 +85,63 @@ class RulesView(BaseView):
         comment = request.form.get("comment", "")
         references = request.form.get("references", "")
         action = request.form.get("action")
+        if action not in ("essayer", "activer"):
+            abort(400)
         if len(content.encode("utf-8")) > MAX_FILE_BYTES:
             return self._edit_page(jeu, content[:MAX_FILE_BYTES], errors=[
                 f"Le fichier dépasse {MAX_FILE_BYTES // 1000} ko : il n'a pas été lu."],
                 comment=comment, references=references, status=413)
-        try:
-            rules_engine.parse(content, source=f"{jeu} (version modifiée)", expected_name=jeu)
-        except rules_engine.RuleFileError as error:
-            return self._edit_page(jeu, content, errors=[str(p) for p in error.problems],
-                                   comment=comment, references=references, status=422)
-        if action == "essayer":
-            try:
-                run = rules_tryout.start(jeu, content,
-                                         references=rules_tryout.parse_references(references),
-                                         author=current_user)
-            except rules_tryout.TryoutError as error:
-                return self._edit_page(jeu, content, errors=[error.message], comment=comment,
-                                       references=references, status=422)
-            return self._edit_page(jeu, content, comment=comment, references=references,
-                                   run=run)
-        if action == "activer":
-            return self._activate(jeu, content, comment, references)
-        abort(400)
-
-    def _activate(self, name: str, content: str, comment: str, references: str):
-        if not comment.strip():
-            return self._edit_page(name, content, errors=[
+        if action == "activer" and not comment.strip():
+            return self._edit_page(jeu, content, errors=[
                 "Indiquez un commentaire : il explique la version dans l'historique."],
                 comment=comment, references=references, status=422)
-        result = rules_tryout.check(name, content)
-        if not result.ok:
-            return self._edit_page(name, content, errors=list(result.problems),
-                                   comment=comment, references=references, status=422)
+        # The text is read only by the child process (rules_tryout): the page polls it.
         try:
-            row = rules_engine.activate(name, content, author=current_user, comment=comment)
-            db.session.commit()
-        except rules_engine.RulesError as error:
-            db.session.rollback()
-            return self._edit_page(name, content, errors=[error.message], comment=comment,
-                                   references=references, status=422)
-        except IntegrityError:
-            db.session.rollback()
-            return self._edit_page(name, content, errors=[
-                "Une autre version vient d'être activée en même temps : rechargez la page "
-                "et recommencez."], comment=comment, references=references, status=409)
-        rules_engine.invalidate(name)
-        flash(f"Version {row.version} de « {rules_engine.RULESET_TITLES[name]} » activée : "
-              "elle s'applique maintenant partout.", "success")
-        return redirect(url_for(".ruleset", jeu=name))
+            if action == "essayer":
+                run = rules_tryout.start_tryout(
+                    jeu, content, references=rules_tryout.parse_references(references),
+                    author=current_user)
+            else:
+                run = rules_tryout.start_activation(jeu, content, author=current_user,
+                                                    comment=comment.strip())
+        except rules_tryout.TryoutError as error:
+            return self._edit_page(jeu, content, errors=[error.message], comment=comment,
+                                   references=references, status=error.status)
+        return self._edit_page(jeu, content, comment=comment, references=references,
+                               run=run)
 
     @expose("/<jeu>/essais/<int:run_id>")
     def tryout(self, jeu: str, run_id: int):
-        self._ruleset_or_404(jeu)
+        """A try-out or an activation: the whole page, or (``?format=json``) its state and
+        the HTML fragment the page polls. Never parses a rule file."""
+        if jeu not in rules_engine.RULESETS:
+            abort(404)
         # Read on a connection of its own: the child process updates this row, and the
         # request's session may hold an older snapshot.
         with db.engine.connect() as connection:
             run = connection.execute(select(JobRun.__table__)
                                      .where(JobRun.id == run_id)).first()
-        if run is None or run.job != rules_tryout.JOB_NAME:
+        if run is None or run.job not in rules_tryout.JOBS:
             abort(404)
         state = rules_tryout.state_of(run)
         if state.get("jeu") != jeu:
             abort(404)
         stalled = False
         if run.status == JobRunStatus.EN_COURS:
-            timeout = float(self._config("RULES_TRYOUT_TIMEOUT",
-                                         rules_tryout.DEFAULT_TRYOUT_TIMEOUT))
-            stalled = (clock.now() - run.started_at).total_seconds() > timeout + 120
+            stalled = (clock.now() - run.started_at).total_seconds() > \
+                rules_tryout.limits().wall + rules_tryout.STALL_GRACE_SECONDS
+        elif run.status == JobRunStatus.SUCCES and state.get("mode") == "activation":
+            rules_engine.invalidate(jeu)  # this worker applies the new version at once
+        status = JobRunStatus.ECHEC if stalled else run.status
+        finished = status != JobRunStatus.EN_COURS
         fragment = self.render("admin/rules/tryout.html", run=run, state=state,
-                               stalled=stalled, finished=run.status != JobRunStatus.EN_COURS
-                               or stalled)
+                               stalled=stalled, finished=finished, jeu=jeu,
+                               title=rules_engine.RULESET_TITLES[jeu])
         if request.args.get("format") == "json":
-            return {"status": "echec" if stalled else run.status,
-                    "traites": state.get("traites"), "total": state.get("total"),
-                    "html": fragment}
-        return fragment
+            return {"status": status, "traites": state.get("traites"),
+                    "total": state.get("total"), "html": fragment}
+        return self.render("admin/rules/run.html", run=run, jeu=jeu, fragment=fragment,
+                           finished=finished, title=rules_engine.RULESET_TITLES[jeu])
 
     @expose("/<jeu>/historique")
     def history(self, jeu: str):
@@ -180,38 +167,25 @@ class RulesView(BaseView):
 
     @expose("/<jeu>/revenir", methods=("POST",))
     def revert(self, jeu: str):
+        """Go back to an earlier version: checked again in a child process (the validator
+        may have changed since), then stored as a new version; the run's page follows it."""
         self._ruleset_or_404(jeu)
         version = request.form.get("version", type=int)
         target = next((v for v in rules_engine.history(jeu) if v.version == version), None)
         if target is None:
             flash("Cette version n'existe pas.", "error")
             return redirect(url_for(".history", jeu=jeu))
-        result = rules_tryout.check(jeu, target.content)
-        if not result.ok:
-            flash(f"La version {version} ne peut plus être activée : {result.message}", "error")
+        if target.active:
+            flash(f"La version {version} est déjà la version active.", "error")
             return redirect(url_for(".history", jeu=jeu))
         try:
-            row = rules_engine.revert(jeu, version, author=current_user,
-                                      comment=request.form.get("comment", ""))
-            db.session.commit()
-        except rules_engine.RulesError as error:
-            db.session.rollback()
+            run = rules_tryout.start_activation(jeu, target.content, author=current_user,
+                                                comment=request.form.get("comment", ""),
+                                                revert_to=version)
+        except rules_tryout.TryoutError as error:
             flash(error.message, "error")
             return redirect(url_for(".history", jeu=jeu))
-        except IntegrityError:
-            db.session.rollback()
-            flash("Une autre version vient d'être activée en même temps : recommencez.",
-                  "error")
-            return redirect(url_for(".history", jeu=jeu))
-        rules_engine.invalidate(jeu)
-        flash(f"Retour à la version {version} : c'est maintenant la version {row.version}, "
-              "active partout.", "success")
-        return redirect(url_for(".history", jeu=jeu))
-
-    @staticmethod
-    def _config(key: str, default):
-        from flask import current_app
-        return current_app.config.get(key, default)
+        return redirect(url_for(".tryout", jeu=jeu, run_id=run.id))
 
 
 def register(admin) -> None:
