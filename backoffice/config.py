@@ -6,6 +6,7 @@ same name.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -56,6 +57,26 @@ class Config:
     RULES_DIR = DEFINITIONS_DIR / "rules"
     WORKFLOWS_DIR = DEFINITIONS_DIR / "workflows"
     FORMS_DIR = DEFINITIONS_DIR / "forms"
+
+    # -- security: sessions --
+    # Every login is a server-side session (table user_session) that ends at logout, on a
+    # password change, on « Fermer mes autres sessions » and on deactivation; it also ends
+    # after this many minutes without a request (staff accounts, then the others) and,
+    # whatever the activity, this many hours after the login.
+    SESSION_IDLE_MINUTES_STAFF = int(os.environ.get("SESSION_IDLE_MINUTES_STAFF", "30"))
+    SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "120"))
+    SESSION_MAX_HOURS = int(os.environ.get("SESSION_MAX_HOURS", "12"))
+    # The signed session cookie itself is refused beyond the same lifetime.
+    PERMANENT_SESSION_LIFETIME = dt.timedelta(hours=SESSION_MAX_HOURS)
+
+    # -- security: MFA --
+    # Staff accounts (admin, moderateur, responsable_regles) log in with a TOTP code too.
+    # The TOTP secrets are encrypted with a key derived from MFA_ENCRYPTION_KEY (defaults to
+    # SECRET_KEY: changing it makes every staff member enrol again). MFA_ISSUER is the name
+    # shown in the authenticator app; MFA_MAX_ATTEMPTS wrong codes end the login attempt.
+    MFA_ENCRYPTION_KEY = os.environ.get("MFA_ENCRYPTION_KEY")
+    MFA_ISSUER = os.environ.get("MFA_ISSUER", "Back office formation")
+    MFA_MAX_ATTEMPTS = int(os.environ.get("MFA_MAX_ATTEMPTS", "5"))
 
 
 class TestingConfig(Config):

@@ -1,6 +1,7 @@
 """Encryption of the most sensitive field (the NIR), with Fernet (AES + HMAC).
 
 The key is derived from ``NIR_ENCRYPTION_KEY`` (or ``SECRET_KEY`` when unset).
+``mfa_fernet()`` is the key of the staff TOTP secrets (``MFA_ENCRYPTION_KEY``).
 """
 from __future__ import annotations
 
@@ -30,3 +31,11 @@ def decrypt(token: str | None) -> str | None:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken:
         return None
+
+
+def mfa_fernet() -> Fernet:
+    """The Fernet key of the staff TOTP secrets, derived from ``MFA_ENCRYPTION_KEY`` (or
+    ``SECRET_KEY`` when unset); separate from the NIR key."""
+    secret = current_app.config.get("MFA_ENCRYPTION_KEY") or current_app.config["SECRET_KEY"]
+    key = base64.urlsafe_b64encode(hashlib.sha256(f"mfa:{secret}".encode()).digest())
+    return Fernet(key)

@@ -1357,7 +1357,7 @@ class _Generator:
                 "nom": nom, "prenom": prenom, "fonction": fonction,
                 "telephone": self.phone(mobile, dept), "state": state,
                 "staff_role": staff_role, "last_login_at": last_login,
-                "session_generation": 0, "created_at": created,
+                "created_at": created,
                 "updated_at": last_login or created})
             self.users[user_id] = {"email": email, "state": state, "nom": nom,
                                    "prenom": prenom, "created": created}
@@ -1574,7 +1574,7 @@ class _Generator:
                     "id": user_id, "email": email, "password_hash": self.password_hash,
                     "nom": nom, "prenom": prenom, "fonction": None,
                     "telephone": self.phone(True), "state": user_state, "staff_role": None,
-                    "last_login_at": None, "session_generation": 0, "created_at": created,
+                    "last_login_at": None, "created_at": created,
                     "updated_at": created})
                 referent = next(m["user"] for m in structure["users"] if m["referent"])
                 by, at, comment = decided(created, state, referent)

@@ -62,7 +62,8 @@ class UserView(SecureModelView):
                       state_filter(User.staff_role, StaffRole, "Rôle d'équipe"))
     enum_fields = {"state": (UserState, "État"), "staff_role": (StaffRole, "Rôle d'équipe")}
     column_labels = {"last_login_at": "Dernière connexion"}
-    column_details_exclude_list = ("password_hash", "version", "session_generation")
+    column_details_exclude_list = ("password_hash", "version", "totp_secret_encrypted",
+                                   "totp_last_counter")
     form_columns = ("email", "nom", "prenom", "fonction", "telephone", "state", "staff_role",
                     "new_password")
     form_extra_fields = {"new_password": PasswordField(
@@ -93,8 +94,9 @@ class UserView(SecureModelView):
         if form.staff_role.data and not has_role(StaffRole.ADMIN):
             raise ValidationError("Seul un administrateur peut attribuer un rôle d'équipe.")
         if form.new_password.data:
-            model.set_password(form.new_password.data)
-            model.session_generation = (model.session_generation or 0) + 1
+            from backoffice.services import accounts as account_service
+
+            account_service.set_password(model, form.new_password.data)
 
     def on_form_prefill(self, form, id):
         form.new_password.data = ""

@@ -1,6 +1,6 @@
 """All models, one aggregate per module; import from here."""
 from backoffice.models.accounts import (  # noqa: F401
-    LoginThrottle,
+    LoginThrottle, MfaRecoveryCode, SessionEndReason, UserSession,
     AccountRequest, AffiliationRequest, Delegation, DelegationState, Habilitation,
     HabilitationRole, HabilitationState, Membership, OfProfile, ParcoursProProfile,
     PrescriberProfile, PrescriberType, ReferencingRequest, RequestState, StaffRole, Structure,
