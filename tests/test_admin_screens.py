@@ -10,7 +10,7 @@ from sqlalchemy import event, func, select
 
 from backoffice import clock
 from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, Habilitation,
-                               JobRun, LoginThrottle, OutboundMessage, ReferencingRequest, RuleSetVersion,
+                               JobRun, LoginThrottle, MfaRecoveryCode, OutboundMessage, ReferencingRequest, RuleSetVersion,
                                StaffRole, Structure, Token, TransitionLog)
 from tests.conftest import csrf_token, login
 from tests.factories import (create_candidate, create_candidature, create_commune,
@@ -55,6 +55,7 @@ def one_of_everything(db):
                         body_text="Bonjour"),
         LoginThrottle(scope="adresse", key="192.0.2.10", failures=6,
                       last_failure_at=clock.now()),
+        MfaRecoveryCode(user=referent, code_hash="0" * 64),
     ])
     entry_point = create_entry_point()
     entry_point.session.commune = create_commune(nom="Mont-de-Marsan", code_postal="40000",

@@ -513,3 +513,5 @@ class MfaRecoveryCode(db.Model):
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    user = relationship("User")
