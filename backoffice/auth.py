@@ -222,15 +222,30 @@ def _finish_login(user: User, next_url: str | None) -> str:
     return next_url or url_for("main.home")
 
 
+def _account_blocked(pending: UserSession):
+    """Too many wrong codes on this account within the hour (all logins together): no code
+    is checked, back to the login page."""
+    if sessions.recent_mfa_failures(pending.user) < \
+            current_app.config["MFA_MAX_FAILURES_PER_HOUR"]:
+        return None
+    return _back_to_login(pending, "Trop de codes erronés pour ce compte : réessayez dans "
+                                   "une heure ou contactez un administrateur.")
+
+
+def _back_to_login(pending: UserSession, message: str):
+    sessions.end(pending, SessionEndReason.ECHEC_MFA)
+    db.session.commit()
+    session.clear()
+    flash(message, "error")
+    return redirect(url_for("auth.login"))
+
+
 def _wrong_code(pending: UserSession, form: MfaCodeForm, message: str):
     """A wrong code: after MFA_MAX_ATTEMPTS in this login, back to the password."""
     pending.mfa_failures = (pending.mfa_failures or 0) + 1
     if pending.mfa_failures >= current_app.config["MFA_MAX_ATTEMPTS"]:
-        sessions.end(pending, SessionEndReason.ECHEC_MFA)
-        db.session.commit()
-        session.clear()
-        flash("Trop de codes erronés : reconnectez-vous avec votre mot de passe.", "error")
-        return redirect(url_for("auth.login"))
+        return _back_to_login(pending, "Trop de codes erronés : reconnectez-vous avec votre "
+                                       "mot de passe.")
     db.session.commit()
     form.code.errors.append(message)
     return None
@@ -252,6 +267,9 @@ def mfa_verify():
         return redirect(url_for("auth.mfa_enrol"))
     form = MfaCodeForm()
     if form.validate_on_submit():
+        blocked = _account_blocked(pending)
+        if blocked is not None:
+            return blocked
         if mfa.verify(user, form.code.data):
             return redirect(_second_factor_passed(pending))
         refused = _wrong_code(pending, form, "Code incorrect ou déjà utilisé.")
@@ -274,6 +292,9 @@ def mfa_enrol():
     db.session.commit()  # the same pending secret is shown again on reload
     form = MfaCodeForm()
     if form.validate_on_submit():
+        blocked = _account_blocked(pending)
+        if blocked is not None:
+            return blocked
         try:
             codes = mfa.confirm_enrolment(user, form.code.data)
         except mfa.MfaError as error:

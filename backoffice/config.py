@@ -73,10 +73,13 @@ class Config:
     # Staff accounts (admin, moderateur, responsable_regles) log in with a TOTP code too.
     # The TOTP secrets are encrypted with a key derived from MFA_ENCRYPTION_KEY (defaults to
     # SECRET_KEY: changing it makes every staff member enrol again). MFA_ISSUER is the name
-    # shown in the authenticator app; MFA_MAX_ATTEMPTS wrong codes end the login attempt.
+    # shown in the authenticator app; MFA_MAX_ATTEMPTS wrong codes end the login attempt,
+    # and after MFA_MAX_FAILURES_PER_HOUR wrong codes on an account (all its logins of the
+    # last hour together) no code is checked for it until the hour has passed.
     MFA_ENCRYPTION_KEY = os.environ.get("MFA_ENCRYPTION_KEY")
     MFA_ISSUER = os.environ.get("MFA_ISSUER", "Back office formation")
     MFA_MAX_ATTEMPTS = int(os.environ.get("MFA_MAX_ATTEMPTS", "5"))
+    MFA_MAX_FAILURES_PER_HOUR = int(os.environ.get("MFA_MAX_FAILURES_PER_HOUR", "20"))
 
 
 class TestingConfig(Config):

@@ -177,3 +177,23 @@ def test_a_user_made_staff_during_a_session_enrols_first(client, db):
     user.staff_role = StaffRole.MODERATEUR
     db.session.commit()
     assert _get(client, "/admin/").headers["Location"].endswith(ENROL_PAGE)
+
+
+def test_wrong_codes_are_counted_per_account_across_logins(app, client, db):
+    """Logging in again does not give endless tries: 20 wrong codes within the hour on the
+    account, and even the right code is not checked until the hour has passed."""
+    user = factories.create_staff(StaffRole.ADMIN)
+    db.session.commit()
+    wrong = "000000" if _code() != "000000" else "111111"
+    for _ in range(4):  # four logins, five wrong codes each
+        _password_only(client, user)
+        for _ in range(5):
+            _post_code(client, wrong)
+    _password_only(client, user)
+    response = _post_code(client, _code())
+    assert response.status_code == 302 and response.headers["Location"].endswith("/connexion")
+    assert "Trop de codes erronés pour ce compte" in _get(client, "/connexion").text
+    clock.set_now(T0 + dt.timedelta(minutes=61))
+    _password_only(client, user)
+    assert _post_code(client, _code()).status_code == 302
+    assert _get(client, "/admin/").status_code == 200
