@@ -28,7 +28,7 @@ from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy import select
 from wtforms import EmailField, PasswordField, RadioField, StringField
-from wtforms.validators import DataRequired, Email
+from wtforms.validators import DataRequired, Email, Length
 
 from backoffice import clock
 from backoffice.extensions import db, login_manager
@@ -51,7 +51,8 @@ class LoginForm(FlaskForm):
 
 
 class MfaCodeForm(FlaskForm):
-    code = StringField("Code", validators=[DataRequired("Indiquez le code.")],
+    code = StringField("Code", validators=[DataRequired("Indiquez le code."),
+                                           Length(max=40, message="Ce code est trop long.")],
                        render_kw={"autocomplete": "one-time-code", "autofocus": True})
 
 

@@ -13,7 +13,7 @@ from flask import g
 from sqlalchemy import select
 
 from backoffice import clock
-from backoffice.models import MfaRecoveryCode, Membership, StaffRole, User
+from backoffice.models import MfaRecoveryCode, Membership, StaffRole, User, UserSession
 from backoffice.services import mfa
 from tests import factories
 from tests.conftest import csrf_token, login
@@ -197,3 +197,44 @@ def test_wrong_codes_are_counted_per_account_across_logins(app, client, db):
     _password_only(client, user)
     assert _post_code(client, _code()).status_code == 302
     assert _get(client, "/admin/").status_code == 200
+
+
+def test_an_admin_resets_a_lost_second_factor(app, client, db):
+    """« Réinitialiser la double authentification » (admin): the member's sessions end and
+    their next login asks for a new enrolment."""
+    admin = factories.create_staff(StaffRole.ADMIN)
+    moderator = factories.create_staff(StaffRole.MODERATEUR)
+    db.session.commit()
+    login(client, moderator)
+    assert _get(client, "/mon-compte").status_code == 200
+    admin_browser = app.test_client()
+    _forget_cached_user()
+    login(admin_browser, admin)
+    page = _get(admin_browser, "/admin/user/")
+    response = admin_browser.post("/admin/user/action/", data={
+        "action": "reinitialiser_mfa", "rowid": str(moderator.id),
+        "csrf_token": csrf_token(page.text)})
+    assert response.status_code == 302
+    assert _get(client, "/mon-compte").status_code == 302  # logged out
+    db.session.expire_all()
+    assert db.session.get(User, moderator.id).totp_secret_encrypted is None
+    fresh = app.test_client()
+    _forget_cached_user()
+    response = login(fresh, moderator)
+    assert response.headers["Location"].endswith(ENROL_PAGE)
+
+
+def test_an_admin_closes_sessions_from_the_sessions_screen(app, client, db):
+    user = factories.create_user()
+    admin = factories.create_staff(StaffRole.ADMIN)
+    db.session.commit()
+    login(client, user)
+    row = db.session.scalar(select(UserSession).where(UserSession.user_id == user.id))
+    admin_browser = app.test_client()
+    _forget_cached_user()
+    login(admin_browser, admin)
+    page = _get(admin_browser, "/admin/usersession/")
+    assert page.status_code == 200 and user.email in page.text
+    admin_browser.post("/admin/usersession/action/", data={
+        "action": "fermer", "rowid": str(row.id), "csrf_token": csrf_token(page.text)})
+    assert _get(client, "/mon-compte").status_code == 302

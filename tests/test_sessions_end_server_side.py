@@ -26,8 +26,12 @@ def _member():
     return user
 
 
+def _cookie_name(app) -> str:
+    return app.config["SESSION_COOKIE_NAME"]
+
+
 def _session_cookie(client) -> str:
-    return client.get_cookie("session").value
+    return client.get_cookie(_cookie_name(client.application)).value
 
 
 def _forget_cached_user() -> None:
@@ -42,7 +46,7 @@ def _browser_with(app, cookie: str | None = None):
     _forget_cached_user()
     browser = app.test_client()
     if cookie is not None:
-        browser.set_cookie("session", cookie)
+        browser.set_cookie(_cookie_name(app), cookie)
     return browser
 
 
@@ -208,5 +212,6 @@ def test_a_remember_me_cookie_does_not_log_anyone_in(app, db):
     user = _member()
     db.session.commit()
     browser = _browser_with(app)
-    browser.set_cookie("remember_token", encode_cookie(user.get_id()))
+    browser.set_cookie(app.config.get("REMEMBER_COOKIE_NAME", "remember_token"),
+                       encode_cookie(user.get_id()))
     assert not _logged_in(browser)

@@ -17,6 +17,7 @@ from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, D
                                ReferencingRequest, RequestState, StaffRole, Structure,
                                StructureKind, Token, TokenPurpose, User, UserState)
 from backoffice.models import MfaRecoveryCode, SessionEndReason, UserSession
+from backoffice.extensions import db
 from backoffice.models.reference import DEPARTEMENTS_NOUVELLE_AQUITAINE
 
 CATEGORY = "Comptes et structures"
@@ -65,7 +66,8 @@ class UserView(SecureModelView):
     column_filters = (state_filter(User.state, UserState),
                       state_filter(User.staff_role, StaffRole, "Rôle d'équipe"))
     enum_fields = {"state": (UserState, "État"), "staff_role": (StaffRole, "Rôle d'équipe")}
-    column_labels = {"last_login_at": "Dernière connexion"}
+    column_labels = {"last_login_at": "Dernière connexion",
+                     "mfa_enabled_at": "Double authentification activée le"}
     column_details_exclude_list = ("password_hash", "version", "totp_secret_encrypted",
                                    "totp_last_counter")
     form_columns = ("email", "nom", "prenom", "fonction", "telephone", "state", "staff_role",
@@ -115,12 +117,12 @@ class UserView(SecureModelView):
             flash("Seul un administrateur peut réinitialiser la double authentification.",
                   "error")
             return
-        users = list(self._restrict(self.session.query(User)).filter(
+        users = list(self._restrict(db.session.query(User)).filter(
             User.id.in_([int(i) for i in ids if str(i).isdigit()])))
         for user in users:
             mfa.reset(user)
             sessions.end_all(user, SessionEndReason.AUTRES_SESSIONS)
-        self.session.commit()
+        db.session.commit()
         flash(f"{len(users)} compte(s) : double authentification réinitialisée.", "success")
 
 
@@ -264,11 +266,11 @@ class UserSessionView(ReadOnlyModelView):
     def action_close(self, ids):
         from backoffice.services import sessions
 
-        rows = self.session.scalars(select(UserSession).where(
+        rows = db.session.scalars(select(UserSession).where(
             UserSession.id.in_([int(i) for i in ids if str(i).isdigit()])))
         for row in rows:
             sessions.end(row, SessionEndReason.AUTRES_SESSIONS)
-        self.session.commit()
+        db.session.commit()
         flash("Sessions fermées.", "success")
 
 
