@@ -18,6 +18,7 @@ A user attached to several structures picks the active one after login;
 """
 from __future__ import annotations
 
+import datetime as dt
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -254,6 +255,7 @@ def _wrong_code(pending: UserSession, form: MfaCodeForm, message: str):
 
 def _second_factor_passed(pending: UserSession) -> str:
     pending.mfa_passed_at = clock.now()
+    session[SESSION_KEY] = sessions.renew_key(pending)
     return _finish_login(pending.user, _safe_next(session.pop(NEXT_KEY, None)))
 
 
@@ -387,6 +389,9 @@ def _require_active_structure():
 
 
 def init_auth(app) -> None:
+    # The signed session cookie itself is refused beyond the sessions' absolute lifetime.
+    app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(
+        hours=app.config["SESSION_MAX_HOURS"])
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Connectez-vous pour accéder à cette page."

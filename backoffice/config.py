@@ -6,7 +6,6 @@ same name.
 """
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 
@@ -65,9 +64,9 @@ class Config:
     # whatever the activity, this many hours after the login.
     SESSION_IDLE_MINUTES_STAFF = int(os.environ.get("SESSION_IDLE_MINUTES_STAFF", "30"))
     SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "120"))
+    # The signed session cookie itself is refused beyond SESSION_MAX_HOURS too
+    # (PERMANENT_SESSION_LIFETIME is set from it in auth.init_auth).
     SESSION_MAX_HOURS = int(os.environ.get("SESSION_MAX_HOURS", "12"))
-    # The signed session cookie itself is refused beyond the same lifetime.
-    PERMANENT_SESSION_LIFETIME = dt.timedelta(hours=SESSION_MAX_HOURS)
 
     # -- security: MFA --
     # Staff accounts (admin, moderateur, responsable_regles) log in with a TOTP code too.

@@ -238,3 +238,15 @@ def test_an_admin_closes_sessions_from_the_sessions_screen(app, client, db):
     admin_browser.post("/admin/usersession/action/", data={
         "action": "fermer", "rowid": str(row.id), "csrf_token": csrf_token(page.text)})
     assert _get(client, "/mon-compte").status_code == 302
+
+
+def test_a_cookie_copied_before_the_code_is_worth_nothing_after(app, client, db):
+    user = factories.create_staff(StaffRole.ADMIN)
+    db.session.commit()
+    _password_only(client, user)
+    copied = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    assert _post_code(client, _code()).status_code == 302
+    assert _get(client, "/admin/").status_code == 200
+    thief = app.test_client()
+    thief.set_cookie(app.config["SESSION_COOKIE_NAME"], copied)
+    assert "/connexion" in _get(thief, "/admin/").headers["Location"]

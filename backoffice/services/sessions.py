@@ -49,6 +49,14 @@ def open_session(user: User, *, address: str | None, user_agent: str | None
     return row, key
 
 
+def renew_key(row: UserSession) -> str:
+    """A new key for ``row`` (when the second factor passed): a cookie copied between the
+    password and the code is worth nothing afterwards. Returns the clear key."""
+    key = secrets.token_urlsafe(32)
+    row.key_hash = UserSession.hash(key)
+    return key
+
+
 def _expiry(row: UserSession, now: dt.datetime) -> str | None:
     if now - row.created_at >= max_lifetime():
         return SessionEndReason.DUREE_MAXIMALE
