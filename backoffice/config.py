@@ -111,6 +111,29 @@ class Config:
     # worker and server; beyond it the request is refused with a French message.
     RULES_MAX_CONCURRENT_TRYOUTS = int(os.environ.get("RULES_MAX_CONCURRENT_TRYOUTS", "2"))
 
+    # -- security: sessions --
+    # Every login is a server-side session (table user_session) that ends at logout, on a
+    # password change, on « Fermer mes autres sessions » and on deactivation; it also ends
+    # after this many minutes without a request (staff accounts, then the others) and,
+    # whatever the activity, this many hours after the login.
+    SESSION_IDLE_MINUTES_STAFF = int(os.environ.get("SESSION_IDLE_MINUTES_STAFF", "30"))
+    SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "120"))
+    # The signed session cookie itself is refused beyond SESSION_MAX_HOURS too
+    # (PERMANENT_SESSION_LIFETIME is set from it in auth.init_auth).
+    SESSION_MAX_HOURS = int(os.environ.get("SESSION_MAX_HOURS", "12"))
+
+    # -- security: MFA --
+    # Staff accounts (admin, moderateur, responsable_regles) log in with a TOTP code too.
+    # The TOTP secrets are encrypted with a key derived from MFA_ENCRYPTION_KEY (defaults to
+    # SECRET_KEY: changing it makes every staff member enrol again). MFA_ISSUER is the name
+    # shown in the authenticator app; MFA_MAX_ATTEMPTS wrong codes end the login attempt,
+    # and after MFA_MAX_FAILURES_PER_HOUR wrong codes on an account (all its logins of the
+    # last hour together) no code is checked for it until the hour has passed.
+    MFA_ENCRYPTION_KEY = os.environ.get("MFA_ENCRYPTION_KEY")
+    MFA_ISSUER = os.environ.get("MFA_ISSUER", "Back office formation")
+    MFA_MAX_ATTEMPTS = int(os.environ.get("MFA_MAX_ATTEMPTS", "5"))
+    MFA_MAX_FAILURES_PER_HOUR = int(os.environ.get("MFA_MAX_FAILURES_PER_HOUR", "20"))
+
 
 class TestingConfig(Config):
     TESTING = True

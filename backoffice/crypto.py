@@ -16,6 +16,9 @@ without them. Elsewhere, without keys, a fixed development key is derived from
 
 A value that no key can decrypt raises ``NirDecryptionError`` (and is logged): it is
 never silently taken for an empty NIR. Screens show ``UNREADABLE_MESSAGE`` instead.
+
+``mfa_fernet()`` is the key of the staff TOTP secrets (``MFA_ENCRYPTION_KEY``), separate
+from the NIR keys.
 """
 from __future__ import annotations
 
@@ -139,3 +142,12 @@ def rotate(token: str) -> str:
     except InvalidToken:
         log.error("NIR illisible pendant la rotation des clés.")
         raise NirDecryptionError() from None
+        return None
+
+
+def mfa_fernet() -> Fernet:
+    """The Fernet key of the staff TOTP secrets, derived from ``MFA_ENCRYPTION_KEY`` (or
+    ``SECRET_KEY`` when unset); separate from the NIR key."""
+    secret = current_app.config.get("MFA_ENCRYPTION_KEY") or current_app.config["SECRET_KEY"]
+    key = base64.urlsafe_b64encode(hashlib.sha256(f"mfa:{secret}".encode()).digest())
+    return Fernet(key)

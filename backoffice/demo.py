@@ -58,6 +58,12 @@ from backoffice.models.reference import DEPARTEMENTS_NOUVELLE_AQUITAINE
 from backoffice.text import fold, name_key
 
 DEMO_PASSWORD = "Demo-Formation-2026"
+# The demo staff accounts are enrolled in the second factor with this TOTP secret: add it
+# to an authenticator app (or compute a code with ``oathtool --totp -b``) to log in as staff.
+DEMO_TOTP_SECRET = "DEMOFORMATIONNOUVELLEAQUITAINE22"
+DEMO_TOTP_LINE = (f"Comptes d'équipe : double authentification déjà activée avec la clé "
+                  f"{DEMO_TOTP_SECRET} (à saisir dans une application d'authentification, "
+                  "qui donne le code demandé après le mot de passe).")
 
 # (e-mail, key) of the demo accounts, in the order ``accounts_table`` shows them.
 DEMO_ACCOUNTS = (
@@ -781,6 +787,7 @@ def accounts_table() -> str:
     out = ["Comptes de démonstration (connexion sur /connexion) :", "",
            "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), line]
     out += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
+    out += ["", DEMO_TOTP_LINE]
     return "\n".join(out)
 
 
@@ -1138,6 +1145,7 @@ class _Generator:
             f"{label} {_duration(seconds)}" for label, seconds in self.timings))
         lines.append(f"Mot de passe de tous les comptes : {DEMO_PASSWORD} "
                      "(backoffice demo-accounts pour la liste des comptes de démonstration).")
+        lines.append(DEMO_TOTP_LINE)
         return "\n".join(lines)
 
     # -- communes ------------------------------------------------------------------------
@@ -1357,7 +1365,7 @@ class _Generator:
                 "nom": nom, "prenom": prenom, "fonction": fonction,
                 "telephone": self.phone(mobile, dept), "state": state,
                 "staff_role": staff_role, "last_login_at": last_login,
-                "session_generation": 0, "created_at": created,
+                "created_at": created,
                 "updated_at": last_login or created})
             self.users[user_id] = {"email": email, "state": state, "nom": nom,
                                    "prenom": prenom, "created": created}
@@ -1392,6 +1400,8 @@ class _Generator:
             self.emails.add(email)
             self.staff[role] = add_user(prenom, nom, email, staff_role=role, fonction=fonction,
                                         created=staff_created, dept="33")
+            users[-1].update(totp_secret_encrypted=crypto.mfa_fernet().encrypt(
+                DEMO_TOTP_SECRET.encode()).decode(), mfa_enabled_at=staff_created)
         extra_moderators = [add_user(p, n, self.unique_email(p, n, "cap-metiers.example"),
                                      staff_role=StaffRole.MODERATEUR, fonction=f,
                                      created=staff_created, dept="33")
@@ -1574,7 +1584,7 @@ class _Generator:
                     "id": user_id, "email": email, "password_hash": self.password_hash,
                     "nom": nom, "prenom": prenom, "fonction": None,
                     "telephone": self.phone(True), "state": user_state, "staff_role": None,
-                    "last_login_at": None, "session_generation": 0, "created_at": created,
+                    "last_login_at": None, "created_at": created,
                     "updated_at": created})
                 referent = next(m["user"] for m in structure["users"] if m["referent"])
                 by, at, comment = decided(created, state, referent)

@@ -239,6 +239,7 @@ def side_effect(name: str):
 
 def known_effects() -> set[str]:
     from backoffice import notifications  # noqa: F401  (registers the side effects)
+    from backoffice.services import sessions  # noqa: F401  (fermer_sessions)
     return set(_effects)
 
 

@@ -104,12 +104,17 @@ def delivered_text(message) -> str:
     return unseal(message.sealed_links, message.body_text, None)[0]
 
 
-def login(client, user_or_email, password: str = factories.PASSWORD):
-    """Log in through the login form, as a user would (CSRF included)."""
+def login(client, user_or_email, password: str = factories.PASSWORD, *,
+          second_factor: bool = True):
+    """Log in through the login form, as a user would (CSRF included). For an enrolled
+    staff user, the second step follows with the current TOTP code (``second_factor``)."""
     email = getattr(user_or_email, "email", user_or_email)
     page = client.get("/connexion")
     response = client.post("/connexion", data={
         "email": email, "password": password, "csrf_token": csrf_token(page.text)})
+    if second_factor and response.status_code == 302 \
+            and response.headers["Location"].endswith("/connexion/code"):
+        response = submit_totp_code(client, email)
     return response
 
 
@@ -139,3 +144,27 @@ def smtp_server(app):
     yield inbox
     app.config.update(previous)
     controller.stop()
+
+
+def totp_code(email: str) -> str:
+    """The current TOTP code of the enrolled user ``email``, from their stored secret. Tests
+    log the same staff user in several times within one 30 s step: the replay guard is
+    reset first (the test of the guard itself does not use this helper)."""
+    import pyotp
+    from sqlalchemy import select
+
+    from backoffice import crypto
+    from backoffice.models import User
+
+    user = _db.session.scalar(select(User).where(User.email == email.lower()))
+    secret = crypto.mfa_fernet().decrypt(user.totp_secret_encrypted.encode()).decode()
+    if user.totp_last_counter is not None:
+        user.totp_last_counter = None
+        _db.session.commit()
+    return pyotp.TOTP(secret).at(clock.now())
+
+
+def submit_totp_code(client, email: str):
+    page = client.get("/connexion/code")
+    return client.post("/connexion/code", data={
+        "code": totp_code(email), "csrf_token": csrf_token(page.text)})

@@ -15,6 +15,9 @@ from backoffice.models import (Candidate, Candidature, CandidatureState, Certifi
                                StaffRole, Structure, StructureKind, User, UserState)
 
 PASSWORD = "Mot-de-passe-de-test-2026"
+# Staff users are created enrolled in the second factor with this TOTP secret
+# (``tests.conftest.login`` computes their code).
+STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 _counter = itertools.count(1)
 _PASSWORD_HASHES: dict[str, str] = {}  # scrypt is slow on purpose: hash each password once
 
@@ -46,7 +49,11 @@ def create_structure(**overrides) -> Structure:
     return _save(Structure(**values))
 
 
-def create_user(password: str = PASSWORD, **overrides) -> User:
+def create_user(password: str = PASSWORD, mfa_enrolled: bool = True, **overrides) -> User:
+    """A user; a staff one (``staff_role=``) is enrolled in the second factor with
+    ``STAFF_TOTP_SECRET`` unless ``mfa_enrolled=False``."""
+    from backoffice.services import mfa
+
     n = _next()
     values = dict(email=f"utilisateur{n}@exemple.fr", nom=f"Nom{n}", prenom="Prénom",
                   state=UserState.ACTIF)
@@ -56,6 +63,8 @@ def create_user(password: str = PASSWORD, **overrides) -> User:
         user.set_password(password)
         _PASSWORD_HASHES[password] = user.password_hash
     user.password_hash = _PASSWORD_HASHES[password]
+    if user.staff_role and mfa_enrolled:
+        mfa.enrol_with_secret(user, STAFF_TOTP_SECRET)
     return _save(user)
 
 

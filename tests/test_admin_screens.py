@@ -10,8 +10,9 @@ from sqlalchemy import event, func, select
 
 from backoffice import clock
 from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, Habilitation,
-                               JobRun, OutboundMessage, RateLimit, ReferencingRequest,
-                               RuleSetVersion, StaffRole, Structure, Token, TransitionLog)
+                               JobRun, MfaRecoveryCode, OutboundMessage, RateLimit,
+                               ReferencingRequest, RuleSetVersion, StaffRole, Structure, Token,
+                               TransitionLog)
 from tests.conftest import csrf_token, login
 from tests.factories import (create_candidate, create_candidature, create_commune,
                              create_entry_point, create_formation, create_member,
@@ -55,6 +56,7 @@ def one_of_everything(db):
                         body_text="Bonjour"),
         RateLimit(scope="connexion_adresse", key="192.0.2.10", count=6,
                   window_start=clock.now()),
+        MfaRecoveryCode(user=referent, code_hash="0" * 64),
     ])
     entry_point = create_entry_point()
     entry_point.session.commune = create_commune(nom="Mont-de-Marsan", code_postal="40000",

@@ -190,6 +190,7 @@ def test_accounts_table_lists_the_eight_roles(db):
                  "Référent de structure"):
         assert role in table
     assert table.count(demo.DEMO_PASSWORD) == 8
+    assert demo.DEMO_TOTP_SECRET in table  # the staff accounts' second factor
     assert "France Travail" in table
 
 

@@ -1,9 +1,12 @@
 """Admin screens of the accounts aggregate."""
 from __future__ import annotations
 
+from flask import flash
+from flask_admin.actions import action
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
+from sqlalchemy import select
 from wtforms import PasswordField, SelectField
 from sqlalchemy import select
 from wtforms.validators import Email, Length, Optional, ValidationError
@@ -15,6 +18,7 @@ from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, D
                                OfProfile, ParcoursProProfile, PrescriberProfile, PrescriberType,
                                ReferencingRequest, RequestState, StaffRole, Structure,
                                StructureKind, Token, TokenPurpose, User, UserState)
+from backoffice.models import MfaRecoveryCode, SessionEndReason, UserSession
 from backoffice.extensions import db
 from backoffice.models.reference import DEPARTEMENTS_NOUVELLE_AQUITAINE
 from backoffice.passwords import PasswordPolicy
@@ -118,8 +122,10 @@ class UserView(HideStaffUsersMixin, SecureModelView):
     column_filters = (state_filter(User.state, UserState),
                       state_filter(User.staff_role, StaffRole, "Rôle d'équipe"))
     enum_fields = {"state": (UserState, "État"), "staff_role": (StaffRole, "Rôle d'équipe")}
-    column_labels = {"last_login_at": "Dernière connexion"}
-    column_details_exclude_list = ("password_hash", "version", "session_generation")
+    column_labels = {"last_login_at": "Dernière connexion",
+                     "mfa_enabled_at": "Double authentification activée le"}
+    column_details_exclude_list = ("password_hash", "version", "totp_secret_encrypted",
+                                   "totp_last_counter")
     form_columns = ("email", "nom", "prenom", "fonction", "telephone", "state", "staff_role",
                     "new_password")
     form_extra_fields = {"new_password": PasswordField(
@@ -136,11 +142,30 @@ class UserView(HideStaffUsersMixin, SecureModelView):
         if form.staff_role.data and not has_role(StaffRole.ADMIN):
             raise ValidationError("Seul un administrateur peut attribuer un rôle d'équipe.")
         if form.new_password.data:
-            model.set_password(form.new_password.data)
-            model.session_generation = (model.session_generation or 0) + 1
+            from backoffice.services import accounts as account_service
+
+            account_service.set_password(model, form.new_password.data)
 
     def on_form_prefill(self, form, id):
         form.new_password.data = ""
+
+    @action("reinitialiser_mfa", "Réinitialiser la double authentification",
+            "Réinitialiser la double authentification des comptes sélectionnés ? Ils "
+            "devront l'activer de nouveau à leur prochaine connexion.")
+    def action_reset_mfa(self, ids):
+        from backoffice.services import mfa, sessions
+
+        if not has_role(StaffRole.ADMIN):
+            flash("Seul un administrateur peut réinitialiser la double authentification.",
+                  "error")
+            return
+        users = list(self._restrict(db.session.query(User)).filter(
+            User.id.in_([int(i) for i in ids if str(i).isdigit()])))
+        for user in users:
+            mfa.reset(user)
+            sessions.end_all(user, SessionEndReason.AUTRES_SESSIONS)
+        db.session.commit()
+        flash(f"{len(users)} compte(s) : double authentification réinitialisée.", "success")
 
 
 class MembershipView(HideStaffUsersMixin, SecureModelView):
@@ -261,6 +286,46 @@ class RateLimitView(ReadOnlyModelView):
                      "count": "Tentatives", "window_start": "Depuis le"}
 
 
+class UserSessionView(ReadOnlyModelView):
+    """Login sessions (server-side): who, since when, last activity, how it ended. The
+    key itself is never stored (only its SHA-256, not shown). « Fermer » ends them."""
+
+    roles = (StaffRole.ADMIN,)
+    column_list = ("user", "created_at", "last_seen_at", "ended_at", "end_reason",
+                   "client_address", "mfa_passed_at")
+    column_details_list = column_list + ("user_agent", "mfa_failures")
+    column_filters = (state_filter(UserSession.end_reason, SessionEndReason, "Fin"),
+                      "created_at", "ended_at")
+    column_searchable_list = ("user.email", "client_address")
+    enum_fields = {"end_reason": (SessionEndReason, "Fin")}
+    column_default_sort = ("last_seen_at", True)
+    column_labels = {"user": "Utilisateur", "last_seen_at": "Dernière activité",
+                     "ended_at": "Terminée le", "client_address": "Adresse",
+                     "user_agent": "Navigateur", "mfa_passed_at": "Second facteur validé le",
+                     "mfa_failures": "Codes erronés", "user.email": "Courriel"}
+
+    @action("fermer", "Fermer", "Fermer les sessions sélectionnées ?")
+    def action_close(self, ids):
+        from backoffice.services import sessions
+
+        rows = db.session.scalars(select(UserSession).where(
+            UserSession.id.in_([int(i) for i in ids if str(i).isdigit()])))
+        for row in rows:
+            sessions.end(row, SessionEndReason.AUTRES_SESSIONS)
+        db.session.commit()
+        flash("Sessions fermées.", "success")
+
+
+class MfaRecoveryCodeView(ReadOnlyModelView):
+    """Recovery codes of the second factor: only whether each is used (the code itself
+    is never stored, only its SHA-256, not shown)."""
+
+    roles = (StaffRole.ADMIN,)
+    column_list = ("user", "created_at", "used_at")
+    column_details_list = column_list
+    column_labels = {"user": "Utilisateur", "used_at": "Utilisé le"}
+
+
 def register(admin) -> None:
     admin.add_view(StructureView(Structure, "Structures", CATEGORY))
     admin.add_view(UserView(User, "Utilisateurs", CATEGORY))
@@ -275,3 +340,5 @@ def register(admin) -> None:
     admin.add_view(TokenView(Token, "Liens à usage unique", CATEGORY))
     from backoffice.models import RateLimit
     admin.add_view(RateLimitView(RateLimit, "Tentatives et limites", CATEGORY))
+    admin.add_view(UserSessionView(UserSession, "Sessions de connexion", CATEGORY))
+    admin.add_view(MfaRecoveryCodeView(MfaRecoveryCode, "Codes de secours", CATEGORY))

@@ -1,7 +1,7 @@
 """The one secured base of every Flask-Admin screen.
 
-* Access by staff role: anonymous users go to the login page with ``next``; a logged-in
-  user without the role gets 403.
+* Access by staff role, once the second factor passed (``has_role``): anonymous users go
+  to the login page with ``next``; a logged-in user without the role gets 403.
 * French everywhere (Flask-Admin's own French catalogue through Flask-Babel).
 * Forms carry Flask-WTF's CSRF token (the same one ``CSRFProtect`` checks on every POST).
 * Large lists use ``simple_list_pager`` (no COUNT over a big table) and eager-load the
@@ -67,7 +67,11 @@ CHECK_FIELDS = {
 
 
 def has_role(*roles: str) -> bool:
-    return current_user.is_authenticated and current_user.staff_role in roles
+    """The current user holds one of ``roles`` and passed the second factor in this session."""
+    from backoffice.auth import second_factor_passed
+
+    return current_user.is_authenticated and current_user.staff_role in roles \
+        and second_factor_passed()
 
 
 def validate_siret(form, field):

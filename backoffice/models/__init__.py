@@ -1,5 +1,6 @@
 """All models, one aggregate per module; import from here."""
 from backoffice.models.accounts import (  # noqa: F401
+    MfaRecoveryCode, SessionEndReason, UserSession,
     AccountRequest, AffiliationRequest, Delegation, DelegationState, Habilitation,
     HabilitationRole, HabilitationState, Membership, OfProfile, ParcoursProProfile,
     PrescriberProfile, PrescriberType, RateLimit, ReferencingRequest, RequestState, StaffRole,

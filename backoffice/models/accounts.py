@@ -1,6 +1,7 @@
 """Accounts aggregate: structures, users, memberships and their profiles, the requests
 that create them (account, affiliation, referencing), habilitations and delegations of
-the "Mon Activité Formation" démarche, and single-use tokens."""
+the "Mon Activité Formation" démarche, single-use tokens, the server-side login sessions
+(``UserSession``) and the second factor of staff accounts (TOTP secret, recovery codes)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -163,8 +164,12 @@ class User(UserMixin, TimestampMixin, db.Model):
     state: Mapped[str] = mapped_column(String(30), default=UserState.A_ACTIVER)
     staff_role: Mapped[str | None] = mapped_column(String(30))
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    # Bumped to end every other session of the user (password reset, deactivation).
-    session_generation: Mapped[int] = mapped_column(Integer, default=0)
+    # Second factor (TOTP, RFC 6238): the secret encrypted with Fernet (``crypto``), set at
+    # enrolment and confirmed by a first code (``mfa_enabled_at``); the counter of the
+    # last accepted code, so that a code cannot be used twice.
+    totp_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    mfa_enabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    totp_last_counter: Mapped[int | None] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     memberships = relationship("Membership", back_populates="user",
@@ -185,7 +190,12 @@ class User(UserMixin, TimestampMixin, db.Model):
         return self.state in (UserState.ACTIF, UserState.EN_ATTENTE_VALIDATION)
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_generation}"
+        # The session itself is checked server-side (``UserSession``, see services/sessions).
+        return str(self.id)
+
+    @property
+    def mfa_enabled(self) -> bool:
+        return self.mfa_enabled_at is not None
 
     @property
     def is_staff(self) -> bool:
@@ -447,3 +457,59 @@ class RateLimit(db.Model):
     key: Mapped[str] = mapped_column(String(254))
     count: Mapped[int] = mapped_column(Integer)
     window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class SessionEndReason(LabelledEnum):
+    DECONNEXION = "deconnexion", "Déconnexion"
+    MOT_DE_PASSE = "mot_de_passe", "Mot de passe changé"
+    AUTRES_SESSIONS = "autres_sessions", "Fermée depuis une autre session"
+    DESACTIVATION = "desactivation", "Compte désactivé"
+    INACTIVITE = "inactivite", "Inactivité"
+    DUREE_MAXIMALE = "duree_maximale", "Durée maximale atteinte"
+    ECHEC_MFA = "echec_mfa", "Trop de codes erronés"
+
+
+class UserSession(db.Model):
+    """One login: the Flask session cookie holds a random key, only its SHA-256 is stored.
+    A session ends server-side (``ended_at``): a cookie of an ended session grants nothing.
+    For staff, the session grants nothing either until the second factor passed."""
+
+    __tablename__ = "user_session"
+    __table_args__ = (
+        in_check("end_reason", SessionEndReason, nullable=True),
+        Index("ix_user_session_user_id_ended_at", "user_id", "ended_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(30))
+    client_address: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    mfa_passed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    mfa_failures: Mapped[int] = mapped_column(Integer, default=0)
+
+    user = relationship("User")
+
+    @staticmethod
+    def hash(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+
+class MfaRecoveryCode(db.Model):
+    """A single-use recovery code of a staff account (usable instead of a TOTP code);
+    only its SHA-256 is stored, the clear code is shown once at enrolment."""
+
+    __tablename__ = "mfa_recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"),
+                                         index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    user = relationship("User")

@@ -28,8 +28,8 @@ from backoffice.links import public_url, secret_url
 from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, DelegationState,
                                Habilitation, HabilitationRole, HabilitationState,
                                Membership, OfProfile, ParcoursProProfile, PrescriberProfile,
-                               ReferencingRequest, RequestState, Structure, Token,
-                               TokenPurpose, User, UserState)
+                               ReferencingRequest, RequestState, SessionEndReason, Structure,
+                               Token, TokenPurpose, User, UserSession, UserState)
 from backoffice.notifications import queue_email
 from backoffice.services import DomainError
 
@@ -194,12 +194,15 @@ def check_password(password: str, *user_inputs: str | None) -> None:
         raise AccountError(message)
 
 
-def set_password(user: User, password: str) -> None:
-    """New password, within the policy; every session of the user ends (the current one
-    logs in again)."""
+def set_password(user: User, password: str, *, keep_session: UserSession | None = None
+                 ) -> None:
+    """New password, within the policy; every session of the user ends at once, but
+    ``keep_session`` (the one where the user changed it from « Mon compte »)."""
+    from backoffice.services import sessions
+
     check_password(password, user.email, user.nom, user.prenom)
     user.set_password(password)
-    user.session_generation = (user.session_generation or 0) + 1
+    sessions.end_all(user, SessionEndReason.MOT_DE_PASSE, keep=keep_session)
     _discard_tokens(user, TokenPurpose.REINITIALISATION)
 
 

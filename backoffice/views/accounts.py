@@ -7,7 +7,7 @@ from functools import wraps
 
 from flask import (Blueprint, abort, flash, g, redirect, render_template, request,
                    session, url_for)
-from flask_login import current_user, login_required, login_user
+from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -16,15 +16,16 @@ from wtforms import (BooleanField, DateField, EmailField, HiddenField, PasswordF
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from backoffice import csv_export, forms_engine, workflow
-from backoffice.auth import ACTIVE_STRUCTURE_KEY, current_membership, staff_required
+from backoffice.auth import (ACTIVE_STRUCTURE_KEY, current_membership, current_user_session,
+                             staff_required)
 from backoffice.extensions import db
 from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, Habilitation,
                                HabilitationRole, HabilitationState, Membership, OfProfile,
                                ParcoursProProfile, PrescriberProfile, PrescriberType,
-                               ReferencingRequest, RequestState, StaffRole, Structure,
-                               StructureKind, User, UserState)
+                               ReferencingRequest, RequestState, SessionEndReason, StaffRole,
+                               Structure, StructureKind, User, UserState)
 from backoffice.passwords import PasswordPolicy
-from backoffice.services import accounts as service
+from backoffice.services import accounts as service, sessions
 from backoffice.views import CsrfForm, run_action
 
 bp = Blueprint("accounts", __name__)
@@ -334,16 +335,24 @@ def my_account():
             password_form.current.errors.append("Mot de passe actuel incorrect.")
         else:
             try:
-                service.set_password(user, password_form.password.data)
+                service.set_password(user, password_form.password.data,
+                                     keep_session=current_user_session())
             except service.AccountError as error:  # the policy, knowing the account
                 db.session.rollback()
                 password_form.password.errors.append(error.message)
             else:
                 db.session.commit()
-                login_user(user)  # this session goes on under the new generation
                 flash("Votre mot de passe est changé ; vos autres sessions sont fermées.",
                       "success")
                 return redirect(url_for("accounts.my_account"))
+    sessions_form = CsrfForm(prefix="sessions")
+    if action == "fermer_sessions" and sessions_form.validate_on_submit():
+        closed = sessions.end_all(user, SessionEndReason.AUTRES_SESSIONS,
+                                  keep=current_user_session())
+        db.session.commit()
+        flash("Vos autres sessions sont fermées." if closed else
+              "Vous n'aviez pas d'autre session ouverte.", "success")
+        return redirect(url_for("accounts.my_account"))
     if action == "courriel" and email_form.validate_on_submit():
         if not user.check_password(email_form.current.data):
             email_form.current.errors.append("Mot de passe actuel incorrect.")
@@ -358,7 +367,9 @@ def my_account():
                       "remplacera l'actuelle quand vous aurez cliqué dessus.", "info")
                 return redirect(url_for("accounts.my_account"))
     return render_template("accounts/my_account.html", profile_form=profile_form,
-                           password_form=password_form, email_form=email_form)
+                           password_form=password_form, email_form=email_form,
+                           sessions_form=sessions_form, open_sessions=sessions.open_sessions(user),
+                           this_session=current_user_session())
 
 
 @bp.route("/confirmation-courriel/<secret>")

@@ -2,14 +2,14 @@
 login_throttle
 
 Revision ID: 0007_rate_limits
-Revises: 0005_sealed_links
+Revises: 0006_sessions_mfa
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0007_rate_limits"
-down_revision = "0005_sealed_links"
+down_revision = "0006_sessions_mfa"
 branch_labels = None
 depends_on = None
 
