@@ -8,6 +8,7 @@ import datetime as dt
 import re
 
 import pytest
+from cryptography.fernet import Fernet
 from flask import has_request_context, request
 from sqlalchemy import func, select
 
@@ -82,7 +83,7 @@ def _queue_every_accounts_email() -> dict[str, list[str]]:
     service.request_email_change(asker, "nouvelle@exemple.fr")
     service.delegate(actor=admin, siret_etablissement=sirets[0], siret_tiers=sirets[1],
                      email_tiers="tiers@exemple.fr", role="declarant", end_date=None)
-    service.register(email=existing.email, password="x" * 12, nom="N", prenom="P",
+    service.register(email=existing.email, password=factories.PASSWORD, nom="N", prenom="P",
                      fonction=None, telephone=None)
     service.request_access(asker, sirets[0], "declarant")
     return {admin.email: ["/reinitialisation/"], newcomer.email: ["/activation/"],
@@ -149,7 +150,7 @@ def test_production_requires_an_https_public_base_url(monkeypatch):
     http:// one); once set, only its host is trusted."""
     monkeypatch.setenv("BACKOFFICE_ENV", "production")
     base = {"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "une-vraie-clef",
-            "TRUSTED_HOSTS": None}
+            "TRUSTED_HOSTS": None, "NIR_ENCRYPTION_KEYS": Fernet.generate_key().decode()}
 
     def start(**config):
         return create_app(type("Config", (TestingConfig,), {**base, **config}))
