@@ -159,7 +159,7 @@ class UserView(HideStaffUsersMixin, SecureModelView):
             flash("Seul un administrateur peut réinitialiser la double authentification.",
                   "error")
             return
-        users = list(self._restrict(db.session.query(User)).filter(
+        users = list(self.get_query().filter(
             User.id.in_([int(i) for i in ids if str(i).isdigit()])))
         for user in users:
             mfa.reset(user)
