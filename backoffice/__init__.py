@@ -13,7 +13,7 @@ from flask import Flask
 
 def create_app(config: type | dict | None = None) -> Flask:
     from backoffice import models  # noqa: F401  (register every table on the metadata)
-    from backoffice import forms_engine, rules_engine, workflow
+    from backoffice import forms_engine, rules_engine, security_headers, workflow
     from backoffice.admin import init_admin
     from backoffice.auth import init_auth
     from backoffice.config import INSTANCE_DIR, Config
@@ -28,6 +28,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     elif config is not None:
         app.config.from_object(config)
     _check_production_settings(app)
+    security_headers.init_app(app)  # headers on every response, cookie flags
 
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////:memory:"):

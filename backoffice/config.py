@@ -33,7 +33,8 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+    # None: Secure in production only (security_headers.py).
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", None)
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_ENABLED = True
@@ -56,6 +57,14 @@ class Config:
     RULES_DIR = DEFINITIONS_DIR / "rules"
     WORKFLOWS_DIR = DEFINITIONS_DIR / "workflows"
     FORMS_DIR = DEFINITIONS_DIR / "forms"
+    # -- security: headers and cookies (backoffice/security_headers.py) --
+    # Session cookie name: unset means "__Host-session" when the cookie is Secure (the
+    # production default), "session" otherwise (development over http).
+    SESSION_COOKIE_NAME = os.environ.get("SESSION_COOKIE_NAME") or None
+    # Remember-me cookie: unset means the same as SESSION_COOKIE_SECURE.
+    REMEMBER_COOKIE_SECURE = _env_bool("REMEMBER_COOKIE_SECURE", None)
+    # Strict-Transport-Security max-age in seconds, sent on HTTPS responses only; 0: none.
+    HSTS_MAX_AGE = int(os.environ.get("HSTS_MAX_AGE", str(365 * 24 * 3600)))
 
 
 class TestingConfig(Config):
