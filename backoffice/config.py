@@ -16,7 +16,7 @@ DEFINITIONS_DIR = Path(os.environ.get("BACKOFFICE_DEFINITIONS",
                                       Path(__file__).resolve().parent.parent))
 
 
-def _env_bool(name: str, default: bool) -> bool:
+def _env_bool(name: str, default: bool | None) -> bool | None:
     value = os.environ.get(name)
     if value is None:
         return default

@@ -12,8 +12,10 @@ Every response (pages, JSON, files, redirects, error pages) carries:
   script (``data-largeur`` for a progress bar, ``data-confirmer`` for a confirmation).
   Setting ``element.style`` from a script stays allowed.
 * ``X-Frame-Options: DENY`` (older browsers), ``X-Content-Type-Options: nosniff``,
-  ``Referrer-Policy: same-origin``, a ``Permissions-Policy`` denying every powerful feature,
-  ``Cross-Origin-Opener-Policy: same-origin``.
+  ``Referrer-Policy: same-origin`` (no URL leaves the site, but Flask-WTF's check of the
+  Referer on HTTPS posts keeps working — ``no-referrer`` would refuse every form), a
+  ``Permissions-Policy`` denying every powerful feature, ``Cross-Origin-Opener-Policy:
+  same-origin``.
 * ``Cache-Control: no-store`` on everything but static files: a page shows a logged-in
   user's data or carries a CSRF token (or both), and neither may stay in a cache.
 * ``Strict-Transport-Security`` (``HSTS_MAX_AGE``) only when the request came over HTTPS,
@@ -47,7 +49,7 @@ PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
     "accelerometer", "autoplay", "browsing-topics", "camera", "display-capture",
     "geolocation", "gyroscope", "hid", "magnetometer", "microphone", "midi", "payment",
     "serial", "usb"))
-STATIC_HEADERS = {
+FIXED_HEADERS = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -83,9 +85,10 @@ def _configure_cookies(app: Flask, *, production: bool) -> None:
     if not config.get("SESSION_COOKIE_NAME"):
         config["SESSION_COOKIE_NAME"] = (HOST_PREFIX + "session" if config["SESSION_COOKIE_SECURE"]
                                          else "session")
+    path = config.get("SESSION_COOKIE_PATH") or config.get("APPLICATION_ROOT") or "/"
     if config["SESSION_COOKIE_NAME"].startswith(HOST_PREFIX) and (
             not config["SESSION_COOKIE_SECURE"] or config.get("SESSION_COOKIE_DOMAIN")
-            or config.get("SESSION_COOKIE_PATH") not in (None, "/")):
+            or path != "/"):
         raise RuntimeError(
             f"SESSION_COOKIE_NAME « {config['SESSION_COOKIE_NAME']} » : un cookie « __Host- » "
             "exige SESSION_COOKIE_SECURE=1, aucun SESSION_COOKIE_DOMAIN et le chemin /")
@@ -95,7 +98,7 @@ def _set_headers(response: Response) -> Response:
     headers = response.headers
     nonce = f" 'nonce-{request.environ[NONCE_KEY]}'" if NONCE_KEY in request.environ else ""
     headers["Content-Security-Policy"] = CSP_TEMPLATE.format(nonce=nonce)
-    headers.update(STATIC_HEADERS)
+    headers.update(FIXED_HEADERS)
     if not _is_static_file():
         headers["Cache-Control"] = "no-store"
     max_age = current_app.config["HSTS_MAX_AGE"]

@@ -22,8 +22,8 @@ import pytest
 from backoffice import clock, create_app, rules_tryout
 from backoffice.config import TestingConfig
 from backoffice.models import JobRun, StaffRole, StructureKind, Token, TokenPurpose
-from tests.conftest import login
-from tests.factories import (create_candidature, create_delegation, create_entry_point,
+from tests.conftest import csrf_token, login
+from tests.factories import (PASSWORD, create_candidature, create_delegation, create_entry_point,
                              create_habilitation, create_member, create_publishable_formation,
                              create_published_session, create_referencing_request,
                              create_staff, create_structure)
@@ -174,7 +174,7 @@ def test_hsts_only_over_https(app, db):
 
 def test_development_cookie_is_plain_session_over_http(client, db):
     """Development over http keeps working: a « session » cookie without Secure."""
-    user = create_staff()
+    user = create_member(create_structure(), profile_of="gestionnaire_of_general")
     db.session.commit()
     login(client, user)
     cookie = client.get_cookie("session")
@@ -184,10 +184,12 @@ def test_development_cookie_is_plain_session_over_http(client, db):
 
 @pytest.fixture
 def production(monkeypatch, database_url):
+    """BACKOFFICE_ENV=production, the cookie settings left unset (their defaults)."""
     monkeypatch.setenv("BACKOFFICE_ENV", "production")
-    monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
-    return type("Production", (TestingConfig,), {"SQLALCHEMY_DATABASE_URI": database_url,
-                                                  "SECRET_KEY": "une-cle-de-production"})
+    return type("Production", (TestingConfig,), {
+        "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "une-cle-de-production",
+        "SESSION_COOKIE_SECURE": None, "SESSION_COOKIE_NAME": None,
+        "REMEMBER_COOKIE_SECURE": None})
 
 
 def test_production_session_cookie_is_secure_with_host_prefix(production, db):
@@ -196,15 +198,23 @@ def test_production_session_cookie_is_secure_with_host_prefix(production, db):
     app = create_app(production)
     assert (app.config["SESSION_COOKIE_NAME"], app.config["SESSION_COOKIE_SECURE"],
             app.config["REMEMBER_COOKIE_SECURE"]) == ("__Host-session", True, True)
-    user = create_staff(StaffRole.ADMIN)
+    user = create_member(create_structure(), profile_of="gestionnaire_of_general")
     db.session.commit()
     client = app.test_client()
     page = client.get("/connexion", base_url="https://localhost")
-    set_cookie = page.headers["Set-Cookie"]
-    assert set_cookie.startswith("__Host-session=")
-    attributes = [part.strip().lower() for part in set_cookie.split(";")[1:]]
-    assert {"secure", "httponly", "path=/", "samesite=lax"} <= set(attributes)
-    assert not any(a.startswith("domain") for a in attributes)
+    # Over HTTPS, Flask-WTF also wants a same-site Referer: Referrer-Policy same-origin
+    # keeps sending it.
+    response = client.post("/connexion", base_url="https://localhost", data={
+        "email": user.email, "password": PASSWORD, "csrf_token": csrf_token(page.text)},
+        headers={"Referer": "https://localhost/connexion"})
+    assert response.status_code == 302
+    for set_cookie in (page.headers["Set-Cookie"], response.headers["Set-Cookie"]):
+        assert set_cookie.startswith("__Host-session=")
+        attributes = [part.strip().lower() for part in set_cookie.split(";")[1:]]
+        assert {"secure", "httponly", "path=/", "samesite=lax"} <= set(attributes)
+        assert not any(a.startswith("domain") for a in attributes)
+    assert client.get_cookie("session") is None
+    assert client.get("/", base_url="https://localhost").status_code == 200
 
 
 def test_production_refuses_a_host_cookie_without_secure(production, monkeypatch):
