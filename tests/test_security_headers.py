@@ -21,6 +21,7 @@ import pytest
 
 from backoffice import clock, create_app, rules_tryout
 from backoffice.config import TestingConfig
+from backoffice.extensions import db as _db
 from backoffice.models import JobRun, StaffRole, StructureKind, Token, TokenPurpose
 from tests.conftest import csrf_token, login
 from tests.factories import (PASSWORD, create_candidature, create_delegation, create_entry_point,
@@ -192,10 +193,25 @@ def production(monkeypatch, database_url):
         "REMEMBER_COOKIE_SECURE": None})
 
 
-def test_production_session_cookie_is_secure_with_host_prefix(production, db):
+@pytest.fixture
+def make_app():
+    """create_app for a test; the engine of each app made is disposed afterwards."""
+    made = []
+
+    def make(config):
+        made.append(create_app(config))
+        return made[-1]
+    yield make
+    for other in made:
+        with other.app_context():
+            _db.session.remove()
+            _db.engine.dispose()
+
+
+def test_production_session_cookie_is_secure_with_host_prefix(production, make_app, db):
     """In production the session cookie is « __Host-session »: Secure, HttpOnly, Path=/,
     no Domain; the remember-me cookie is Secure too. Logging in over HTTPS works."""
-    app = create_app(production)
+    app = make_app(production)
     assert (app.config["SESSION_COOKIE_NAME"], app.config["SESSION_COOKIE_SECURE"],
             app.config["REMEMBER_COOKIE_SECURE"]) == ("__Host-session", True, True)
     user = create_member(create_structure(), profile_of="gestionnaire_of_general")
@@ -217,14 +233,14 @@ def test_production_session_cookie_is_secure_with_host_prefix(production, db):
     assert client.get("/", base_url="https://localhost").status_code == 200
 
 
-def test_production_refuses_a_host_cookie_without_secure(production, monkeypatch):
+def test_production_refuses_a_host_cookie_without_secure(production, make_app):
     """« __Host- » without Secure would be dropped by browsers: start-up stops instead."""
     config = type("Broken", (production,), {"SESSION_COOKIE_SECURE": False,
                                             "SESSION_COOKIE_NAME": "__Host-session"})
     with pytest.raises(RuntimeError, match="__Host-"):
-        create_app(config)
+        make_app(config)
     plain = type("PlainHttp", (production,), {"SESSION_COOKIE_SECURE": False})
-    assert create_app(plain).config["SESSION_COOKIE_NAME"] == "session"
+    assert make_app(plain).config["SESSION_COOKIE_NAME"] == "session"
 
 
 # -- no inline code the policy would block ---------------------------------------------------
