@@ -18,7 +18,7 @@ from flask import Flask
 
 def create_app(config: type | dict | None = None) -> Flask:
     from backoffice import models  # noqa: F401  (register every table on the metadata)
-    from backoffice import crypto, forms_engine, rules_engine, workflow
+    from backoffice import crypto, forms_engine, rules_engine, security_headers, workflow
     from backoffice.admin import init_admin
     from backoffice.auth import init_auth
     from backoffice.config import INSTANCE_DIR, Config
@@ -35,6 +35,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     _check_production_settings(app)
     _configure_hosts_and_proxies(app)
     crypto.init_app(app)  # the NIR keys: mandatory in production
+    security_headers.init_app(app)  # headers on every response, cookie flags
 
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////:memory:"):

@@ -16,7 +16,7 @@ DEFINITIONS_DIR = Path(os.environ.get("BACKOFFICE_DEFINITIONS",
                                       Path(__file__).resolve().parent.parent))
 
 
-def _env_bool(name: str, default: bool) -> bool:
+def _env_bool(name: str, default: bool | None) -> bool | None:
     value = os.environ.get(name)
     if value is None:
         return default
@@ -43,7 +43,8 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+    # None: Secure in production only (security_headers.py).
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", None)
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_ENABLED = True
@@ -133,6 +134,14 @@ class Config:
     MFA_ISSUER = os.environ.get("MFA_ISSUER", "Back office formation")
     MFA_MAX_ATTEMPTS = int(os.environ.get("MFA_MAX_ATTEMPTS", "5"))
     MFA_MAX_FAILURES_PER_HOUR = int(os.environ.get("MFA_MAX_FAILURES_PER_HOUR", "20"))
+    # -- security: headers and cookies (backoffice/security_headers.py) --
+    # Session cookie name: unset means "__Host-session" when the cookie is Secure (the
+    # production default), "session" otherwise (development over http).
+    SESSION_COOKIE_NAME = os.environ.get("SESSION_COOKIE_NAME") or None
+    # Remember-me cookie: unset means the same as SESSION_COOKIE_SECURE.
+    REMEMBER_COOKIE_SECURE = _env_bool("REMEMBER_COOKIE_SECURE", None)
+    # Strict-Transport-Security max-age in seconds, sent on HTTPS responses only; 0: none.
+    HSTS_MAX_AGE = int(os.environ.get("HSTS_MAX_AGE", str(365 * 24 * 3600)))
 
 
 class TestingConfig(Config):

@@ -9,7 +9,7 @@
  * - import: shows "Envoi du fichier…" while the file is sent; on the progress page of a
  *   large import (#import-progression), polls its data-etat-url every 2 s, moves the
  *   Bootstrap progress bar and reloads the page (which shows the report) once done.
- * - forms with data-confirmer="question" ask for a confirmation before posting.
+ * (Forms with data-confirmer and the bar's initial data-largeur: static/pages.js.)
  */
 (function () {
   "use strict";
@@ -98,11 +98,6 @@
     }
     var progress = document.getElementById("import-progression");
     if (progress) { poll(progress); }
-    Array.prototype.forEach.call(document.querySelectorAll("form[data-confirmer]"), function (f) {
-      f.addEventListener("submit", function (event) {
-        if (!window.confirm(f.getAttribute("data-confirmer"))) { event.preventDefault(); }
-      });
-    });
   }
 
   if (document.readyState === "loading") {

@@ -13,6 +13,7 @@
       .then(function (r) { return r.json(); })
       .then(function (data) {
         box.innerHTML = data.html;
+        if (window.backofficePages) { window.backofficePages.largeurs(box); }
         if (data.status === "en_cours") { setTimeout(poll, 1000); }
       }).catch(function () { setTimeout(poll, 3000); });
   }
