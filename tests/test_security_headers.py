@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from cryptography.fernet import Fernet
 
 from backoffice import clock, create_app, rules_tryout
 from backoffice.config import TestingConfig
@@ -190,7 +191,8 @@ def production(monkeypatch, database_url):
     return type("Production", (TestingConfig,), {
         "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "une-cle-de-production",
         "SESSION_COOKIE_SECURE": None, "SESSION_COOKIE_NAME": None,
-        "REMEMBER_COOKIE_SECURE": None})
+        "REMEMBER_COOKIE_SECURE": None, "PUBLIC_BASE_URL": "https://localhost",
+        "TRUSTED_HOSTS": None, "NIR_ENCRYPTION_KEYS": Fernet.generate_key().decode()})
 
 
 @pytest.fixture
