@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-from flask_wtf import FlaskForm
+from backoffice.input_guard import BaseForm
 from sqlalchemy import select
 from wtforms import EmailField, PasswordField, RadioField
 from wtforms.validators import DataRequired, Email
@@ -25,7 +25,7 @@ bp = Blueprint("auth", __name__)
 ACTIVE_STRUCTURE_KEY = "active_structure_id"
 
 
-class LoginForm(FlaskForm):
+class LoginForm(BaseForm):
     email = EmailField("Adresse électronique", validators=[
         DataRequired("Indiquez votre adresse électronique."),
         Email("Cette adresse électronique n'est pas valide.")])
@@ -33,7 +33,7 @@ class LoginForm(FlaskForm):
         DataRequired("Indiquez votre mot de passe.")])
 
 
-class ChooseStructureForm(FlaskForm):
+class ChooseStructureForm(BaseForm):
     structure_id = RadioField("Structure active", coerce=int, validators=[
         DataRequired("Choisissez une structure.")])
 

@@ -56,7 +56,7 @@ from urllib.parse import urlsplit
 import yaml
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app
-from flask_wtf import FlaskForm
+from backoffice.input_guard import INTEGER_MAX, BaseForm
 from markupsafe import Markup
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
@@ -1170,11 +1170,11 @@ class _ReferenceField(wtf.Field):
         if not raw:
             self.data = None
             return
-        try:
-            self.data = int(raw)
-        except ValueError:
+        # An id is a positive integer the id column can hold (a larger one is no row).
+        if not (raw.isascii() and raw.isdigit()) or int(raw) > INTEGER_MAX:
             self.data = None
-            raise ValueError("Choisissez une valeur proposée dans la liste.") from None
+            raise ValueError("Choisissez une valeur proposée dans la liste.")
+        self.data = int(raw)
 
     def _value(self):
         if self.raw_data:
@@ -1328,7 +1328,7 @@ def _unbound_field(definition: FormDefinition, fdef: FieldDef):
 
 # --------------------------------------------------------------------------- the form class
 
-class DefinitionForm(FlaskForm):
+class DefinitionForm(BaseForm):
     """Base of the generated form classes. ``context`` holds what the view knows (the active
     structure, flags such as ``formation_apprentissage``)."""
 

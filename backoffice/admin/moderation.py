@@ -11,7 +11,7 @@ from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_admin.actions import ActionsMixin, action
 from flask_login import current_user
-from flask_wtf import FlaskForm
+from backoffice.input_guard import BaseForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 from wtforms import HiddenField
@@ -47,7 +47,7 @@ def waiting_time(submitted_at) -> str:
     return f"{hours} h {delta.seconds % 3600 // 60} min"
 
 
-class ActionForm(FlaskForm):
+class ActionForm(BaseForm):
     action = HiddenField()
     url = HiddenField()
 
