@@ -56,6 +56,11 @@ class Config:
     RULES_DIR = DEFINITIONS_DIR / "rules"
     WORKFLOWS_DIR = DEFINITIONS_DIR / "workflows"
     FORMS_DIR = DEFINITIONS_DIR / "forms"
+    # -- security: hostile input (backoffice/input_guard.py) --
+    # Largest request body accepted, in bytes (413 « Envoi trop volumineux » beyond); the
+    # catalogue import takes files up to 5 Mo. Form fields without a file stay limited by
+    # Flask's MAX_FORM_MEMORY_SIZE (500 ko).
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(6 * 1024 * 1024)))
 
 
 class TestingConfig(Config):

@@ -248,7 +248,7 @@ class Checker:
         if form.method == "post":
             for name in form.files:
                 body = (upload or "fichier").encode("utf-8", "surrogatepass")
-                header = b"reference;intitule;date_debut\n"
+                header = b"reference_formation;intitule\n"
                 data[name] = (io.BytesIO(header + body + b";" + body + b"\n"),
                               upload if upload is not None else "offre.csv")
             self.check(self.client.post(form.action, data=data), what)
