@@ -11,13 +11,13 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-from backoffice.input_guard import BaseForm
 from sqlalchemy import select
 from wtforms import EmailField, PasswordField, RadioField
 from wtforms.validators import DataRequired, Email
 
 from backoffice import clock
 from backoffice.extensions import db, login_manager
+from backoffice.input_guard import BaseForm
 from backoffice.models import Membership, User
 
 bp = Blueprint("auth", __name__)

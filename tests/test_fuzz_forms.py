@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import logging
-import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -43,17 +42,18 @@ from tests.factories import (create_candidature, create_delegation, create_habil
 SCRIPT = "<script>alert(1)</script>"
 IMAGE = '"><img src=x onerror=alert(1)>'
 UNESCAPED = (SCRIPT, IMAGE)
+TEXT = f"{SCRIPT}{IMAGE}'; DROP TABLE users; -- \U0001f642\u202e"
 PAYLOADS = (
     "a\x00b", "\x00", "ligne\x01\x1b[31m\x7f", "x" * 100_000, "é" * 5_000,
-    "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 ‮ 🙂 \u200b", SCRIPT, IMAGE, "'; DROP TABLE users; --", "' OR 1=1 --",
+    "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \u202e 🙂 \u200b", TEXT, SCRIPT, IMAGE, "'; DROP TABLE users; --", "' OR 1=1 --",
     "99999999999999999999", "2147483648", "-1", "-99999999999999999999", "0", "1e308",
     "NaN", "2027-02-30", "31/02/2026", "0000-00-00", "abc", "", " ", "%00", "../../etc/passwd",
     "{{7*7}}", "${7*7}",
 )
-# The sweep and the query strings use one payload of each kind (the time is bounded).
-SWEEP = ("a\x00b", "ligne\x01\x1b[31m\x7f", f"{SCRIPT}{IMAGE}'; DROP TABLE users; -- 🙂‮",
-         "99999999999999999999", "-1", "2027-02-30", "x" * 20_000)
-QUERY_PAYLOADS = ("a\x00b", f"{SCRIPT}' OR 1=1 --", "99999999999999999999", "-1")
+# The sweep and the query strings use one payload of each kind (the time is bounded); the
+# hypothesis phase draws from all of PAYLOADS.
+SWEEP = ("a\x00b", TEXT, "99999999999999999999")
+QUERY_PAYLOADS = ("a\x00b", f"{SCRIPT}' OR 1=1 --", "99999999999999999999")
 QUERY_KEYS = ("q", "page", "id", "sort", "desc", "search", "query", "name", "flt0_0",
               "page_size", "onglet", "session", "de", "a", "format", "next", "commune",
               "organisme", "departement", "dispositif", "role", "tiers", "structure_id",
@@ -261,26 +261,24 @@ class Checker:
 def _fuzz(client, app, ids, caplog) -> Checker:
     pages, forms = _discover(client, app, ids)
     checker = Checker(client, caplog)
-    started = time.monotonic()
 
     # 1. The sweep: each payload in every field of every form.
     for form in forms:
         for payload in SWEEP:
             values = {name: payload for name in form.names}
             checker.submit(form, values, form.buttons[0] if form.buttons else None, payload)
-    # 2. The query string of every page.
-    for url in pages:
+    # 2. The query string of every page (an admin edit or detail page has the same
+    # parameters as its list).
+    for url in (page for page in pages if "?" not in page):
         for payload in QUERY_PAYLOADS:
             query = urlencode({key: payload for key in QUERY_KEYS})
             checker.check(client.get(f"{urlsplit(url).path}?{query}"), f"GET {url}?{query}")
 
-    print(f"{len(pages)} pages, {len(forms)} forms, {checker.sent} requests, "
-          f"{time.monotonic() - started:.1f} s")
     # 3. Hypothesis: some fields hostile, the others as the page gave them.
     if not forms:
         return checker
 
-    @settings(max_examples=min(5 * len(forms), 100), derandomize=True, deadline=None,
+    @settings(max_examples=min(3 * len(forms), 60), derandomize=True, deadline=None,
               database=None, suppress_health_check=list(HealthCheck))
     @given(st.data())
     def mixed(data):
@@ -296,7 +294,6 @@ def _fuzz(client, app, ids, caplog) -> Checker:
         checker.submit(form, values, button)
 
     mixed()
-    print(f"{checker.sent} requests, {time.monotonic() - started:.1f} s")
     return checker
 
 

@@ -28,7 +28,6 @@ from flask_admin.model import filters, typefmt
 from flask_admin.model.form import converts
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
-from backoffice.input_guard import INTEGER_MAX, INTEGER_MIN, BaseForm
 from sqlalchemy import UniqueConstraint, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from stdnum.fr import siret as stdnum_siret
@@ -37,6 +36,7 @@ from wtforms.validators import ValidationError
 
 from backoffice import clock, workflow
 from backoffice.extensions import db
+from backoffice.input_guard import INTEGER_MAX, INTEGER_MIN, BaseForm
 from backoffice.models import StaffRole, User
 from backoffice.services import DomainError
 

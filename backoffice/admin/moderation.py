@@ -11,7 +11,6 @@ from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_admin.actions import ActionsMixin, action
 from flask_login import current_user
-from backoffice.input_guard import BaseForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 from wtforms import HiddenField
@@ -19,6 +18,7 @@ from wtforms import HiddenField
 from backoffice import clock, workflow
 from backoffice.admin.base import STAFF, has_role
 from backoffice.extensions import db
+from backoffice.input_guard import BaseForm
 from backoffice.models import (Certification, Dispositif, Formation, FormationState,
                                Structure)
 from backoffice.services import catalogue as service

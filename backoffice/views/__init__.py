@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from flask import Flask, flash
-from backoffice.input_guard import BaseForm
 
 from backoffice.extensions import db
+from backoffice.input_guard import BaseForm
 from backoffice.services import DomainError
 from backoffice.workflow import WorkflowError
 

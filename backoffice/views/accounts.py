@@ -10,7 +10,6 @@ from functools import wraps
 from flask import (Blueprint, Response, abort, flash, g, redirect, render_template, request,
                    session, url_for)
 from flask_login import current_user, login_required, login_user
-from backoffice.input_guard import BaseForm
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from wtforms import (BooleanField, DateField, EmailField, HiddenField, PasswordField,
@@ -20,6 +19,7 @@ from wtforms.validators import DataRequired, Email, Length, Optional, Validation
 from backoffice import forms_engine, workflow
 from backoffice.auth import ACTIVE_STRUCTURE_KEY, current_membership, staff_required
 from backoffice.extensions import db
+from backoffice.input_guard import BaseForm
 from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, Habilitation,
                                HabilitationRole, HabilitationState, Membership, OfProfile,
                                ParcoursProProfile, PrescriberProfile, PrescriberType,

@@ -33,10 +33,14 @@ ERROR_PAGES = {
     404: ("Page introuvable", "Cette page n'existe pas ou a été déplacée."),
     405: ("Méthode non autorisée", "Cette adresse ne s'utilise pas ainsi : revenez à la page "
                                     "précédente et utilisez ses boutons."),
+    409: ("Conflit", "Quelqu'un d'autre vient de modifier ces données : rechargez la page et "
+                     "recommencez."),
     413: ("Envoi trop volumineux", "Les données ou le fichier envoyés dépassent la taille "
                                    "autorisée."),
     422: ("Données non valides", "Les données envoyées ne peuvent pas être traitées : "
                                  "vérifiez-les et recommencez."),
+    429: ("Trop de requêtes", "Trop de demandes en peu de temps : patientez quelques minutes "
+                              "avant de recommencer."),
     500: ("Erreur interne", "Une erreur inattendue s'est produite ; elle a été enregistrée."),
 }
 FALLBACK_PAGE = ('<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8"><title>{title}'
