@@ -2,7 +2,7 @@
 
 PostgreSQL refuses a NUL byte in a text value and an integer beyond its column's range;
 each would be a 500 in the middle of a request (and the error page would then crash on
-the failed transaction). This module keeps such values away from SQL, in four places:
+the failed transaction). This module keeps such values away from SQL, in these places:
 
 * **Every field of every form** — front forms, the forms built by ``forms_engine`` and
   Flask-Admin's ``AdminForm`` all derive from ``BaseForm``, whose ``Meta.bind_field`` puts
@@ -16,14 +16,17 @@ the failed transaction). This module keeps such values away from SQL, in four pl
   longer than ``MAX_QUERY_VALUE``.
 * **A form value read directly by a view** (``request.form["motif"]``,
   ``request.form.get(…)``, ``request.values``), not through a form field:
-  ``RequestValues.__getitem__`` answers
-  400 with a French page, while the form fields still read the raw value (``getlist``) and
-  put their message on the field. ``get(…, type=int)`` and ``getlist(…, type=int)`` on
-  the query string or the form treat a number outside the integer range as absent.
+  ``RequestValues.__getitem__`` answers 400 with a French page, while the form fields
+  still read the raw value (``getlist``) and put their message on the field.
+  ``get(…, type=int)`` and ``getlist(…, type=int)`` on the query string or the form treat
+  a number outside the integer range as absent.
 * **Integers in the URL** — ``<int:…>`` segments above the integer range: 404
   (``BoundedIntegerConverter`` replaces Flask's ``int`` converter).
 
-The error pages themselves are in ``views/main.py`` (``register_error_pages``).
+Elsewhere: the error pages (``views/main.py``: French, rolled-back session, a plain page
+if even that fails, and a last-resort 400 for a ``DataError`` that got through, logged);
+admin ids, pages and filters (``admin/base.py``); rule texts (``rules_engine._check_text``:
+size, control characters, depth, aliases); the catalogue CSV (``services/catalogue``).
 """
 from __future__ import annotations
 

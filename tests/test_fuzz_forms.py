@@ -31,13 +31,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backoffice.extensions import db
-from backoffice.models import (AccountRequest, EntryPoint, Membership, StaffRole,
-                               StructureKind)
+from backoffice.models import (AccountRequest, EntryPoint, FormationState, Membership,
+                               StaffRole, StructureKind)
 from tests.conftest import login
-from tests.factories import (create_candidature, create_delegation, create_habilitation,
-                             create_of_manager, create_prescriber, create_published_session,
-                             create_referencing_request, create_referent, create_staff,
-                             create_structure, create_user)
+from tests.factories import (create_candidature, create_delegation, create_formation,
+                             create_habilitation, create_of_manager, create_prescriber,
+                             create_published_session, create_referencing_request,
+                             create_referent, create_staff, create_structure, create_user)
 
 SCRIPT = "<script>alert(1)</script>"
 IMAGE = '"><img src=x onerror=alert(1)>'
@@ -155,6 +155,8 @@ def world():
     candidature = create_candidature(
         session=session, prescriber_user=prescriber,
         prescriber_structure=prescriber_membership.structure)
+    # A formation in the moderation queue (its page has the bulk actions).
+    create_formation(structure=of, state=FormationState.EN_ATTENTE_MODERATION)
     newcomer = create_user(state="en_attente_validation")
     account_request = AccountRequest(user=newcomer, structure=of)
     db.session.add(account_request)

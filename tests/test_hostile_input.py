@@ -161,7 +161,9 @@ def test_admin_ids_that_are_not_ids_are_404(client, db, admin, ident):
             client.post("/admin/structure/action/", data={
                 "action": "delete", "rowid": ident, "csrf_token": token}),
             client.post("/admin/formation/transition/", data={
-                "id": ident, "transition": "valider", "csrf_token": token})):
+                "id": ident, "transition": "valider", "csrf_token": token}),
+            client.post("/admin/moderation-formations/action/", data={
+                "action": "valider", "rowid": ident, "csrf_token": token})):
         assert response.status_code == 404, response.request.url
         assert "Page introuvable" in response.text
     db.session.expire_all()
@@ -180,6 +182,19 @@ def test_admin_list_with_an_absurd_page_sort_or_filter_is_a_page(client, db, adm
                  "session"):
         response = client.get(f"/admin/{view}/?{query}")
         assert response.status_code == 200, (view, query)
+
+
+def test_an_admin_text_filter_with_a_long_number_still_filters(client, db, admin):
+    """A SIRET is 14 digits: as a text filter value it is kept (only numbers compared with
+    an integer column are bounded)."""
+    from backoffice.models import TransitionLog
+
+    db.session.add(TransitionLog(object_type="formation", object_id=1, transition="x",
+                                 from_state="a", to_state="b"))
+    db.session.commit()
+    response = client.get("/admin/transitionlog/?flt0_0=44306184100047")
+    assert response.status_code == 200
+    assert "Valeur de filtre non valide" not in response.text
 
 
 def test_admin_ajax_relation_with_a_bad_id_is_a_field_error(client, db, admin):

@@ -171,7 +171,26 @@ class SecureIndexView(AdminIndexView):
         return self.render("admin/backoffice_index.html")
 
 
-class SecureModelView(ModelView):
+class IdCheckMixin:
+    """Ids come from the query string (``?id=`` of edit, details), the form (``id`` of
+    delete and transition, ``rowid`` of actions, ``pk`` of list editing): every one must
+    be an id the database can hold, else 404 — checked before any view of the screen (and
+    any ``get_one``, overridden or not) runs, so that no query sees "abc" or 10**20."""
+
+    ID_PARAMETERS = ("id", "rowid", "pk")
+
+    def _handle_view(self, name, **kwargs):
+        response = super()._handle_view(name, **kwargs)
+        if response is not None:
+            return response
+        for key in self.ID_PARAMETERS:
+            for value in (*request.args.getlist(key), *request.form.getlist(key)):
+                if not _is_id(value):
+                    abort(404)
+        return None
+
+
+class SecureModelView(IdCheckMixin, ModelView):
     roles: tuple[str, ...] = STAFF
     form_base_class = AdminForm
     filter_converter = FilterConverter()
@@ -291,22 +310,6 @@ class SecureModelView(ModelView):
         abort(403)
 
     # -- bad input ----------------------------------------------------------------------
-    # Ids come from the query string (``?id=`` of edit, details), the form (``id`` of
-    # delete and transition, ``rowid`` of actions, ``pk`` of list editing): every one must
-    # be an id the database can hold, else 404 — checked here, before any view (and any
-    # ``get_one``, overridden or not) runs, so that no query sees "abc" or 10**20.
-    ID_PARAMETERS = ("id", "rowid", "pk")
-
-    def _handle_view(self, name, **kwargs):
-        response = super()._handle_view(name, **kwargs)
-        if response is not None:
-            return response
-        for key in self.ID_PARAMETERS:
-            for value in (*request.args.getlist(key), *request.form.getlist(key)):
-                if not _is_id(value):
-                    abort(404)
-        return None
-
     def _create_ajax_loader(self, name, options):
         remote_model = getattr(self.model, name).property.mapper.class_
         return SafeAjaxLoader(name, self.session, remote_model, **options)
@@ -321,7 +324,10 @@ class SecureModelView(ModelView):
         if args.filters:
             kept = []
             for flt in args.filters:
-                if any(_integer_out_of_range(part) for part in str(flt[2]).split(",")):
+                numeric = isinstance(self._filters[flt[0]],
+                                     (filters.BaseIntFilter, filters.BaseIntListFilter))
+                if numeric and any(_integer_out_of_range(part)
+                                   for part in str(flt[2]).split(",")):
                     flash(f"Valeur de filtre non valide : {flt[2]}", "error")
                 else:
                     kept.append(flt)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import joinedload
 from wtforms import HiddenField
 
 from backoffice import clock, workflow
-from backoffice.admin.base import STAFF, has_role
+from backoffice.admin.base import STAFF, IdCheckMixin, has_role
 from backoffice.extensions import db
 from backoffice.input_guard import BaseForm
 from backoffice.models import (Certification, Dispositif, Formation, FormationState,
@@ -52,7 +52,7 @@ class ActionForm(BaseForm):
     url = HiddenField()
 
 
-class ModerationView(BaseView, ActionsMixin):
+class ModerationView(IdCheckMixin, BaseView, ActionsMixin):
     """The queue (a page of its own, not a model list) with bulk actions and the diff."""
 
     roles = STAFF
