@@ -323,3 +323,21 @@ def test_a_rule_comment_with_control_characters_is_refused(db):
         rules_engine.activate("publication", _rules_text("\n# modifiée\n"), author=user,
                               comment="Nouvelle\x00version")
     assert "caractère de contrôle" in error.value.message
+
+
+# -- the catalogue CSV import -----------------------------------------------------------------
+def test_a_catalogue_file_with_a_control_character_is_refused_naming_the_line(client, db):
+    import io
+
+    structure = create_structure()
+    user = create_of_manager(structure, profile="gestionnaire_of_catalogue")
+    db.session.commit()
+    login(client, user)
+    token = csrf_token(client.get("/catalogue/import").text)
+    content = "intitule;objectif\nCarreleur;Poser du carrelage\nMaçon;Bâtir\x00 des murs\n"
+    response = client.post("/catalogue/import", data={
+        "fichier": (io.BytesIO(content.encode("utf-8")), "offre.csv"), "csrf_token": token})
+    assert response.status_code == 200
+    assert "Ligne 3 : le fichier contient un caractère de contrôle invisible" in _page(response)
+    from backoffice.models import Formation
+    assert db.session.scalar(select(func.count()).select_from(Formation)) == 0
