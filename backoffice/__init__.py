@@ -18,7 +18,8 @@ from flask import Flask
 
 def create_app(config: type | dict | None = None) -> Flask:
     from backoffice import models  # noqa: F401  (register every table on the metadata)
-    from backoffice import crypto, forms_engine, rules_engine, security_headers, workflow
+    from backoffice import (crypto, forms_engine, input_guard, rules_engine, security_headers,
+                            workflow)
     from backoffice.admin import init_admin
     from backoffice.auth import init_auth
     from backoffice.config import INSTANCE_DIR, Config
@@ -53,6 +54,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=lambda: "fr", timezone_selector=lambda: "Europe/Paris")
     _configure_sqlite(app)
 
+    input_guard.init_app(app)  # before any blueprint: request class, int converter, guard
     workflow.init_app(app)
     rules_engine.init_app(app)  # load and validate rules/ (a bad file fails start-up)
     init_auth(app)

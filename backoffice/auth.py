@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
                    session, url_for)
 from flask_login import current_user, login_required, login_user, logout_user
-from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy import select
 from wtforms import EmailField, PasswordField, RadioField, StringField
@@ -33,6 +32,7 @@ from wtforms.validators import DataRequired, Email, Length
 
 from backoffice import clock
 from backoffice.extensions import db, login_manager
+from backoffice.input_guard import BaseForm
 from backoffice.models import Membership, SessionEndReason, User, UserSession
 from backoffice.services import mfa, sessions
 
@@ -43,7 +43,7 @@ SESSION_KEY = "session_key"  # the random key of the server-side session (UserSe
 NEXT_KEY = "login_next"  # where to go once the second factor passed
 
 
-class LoginForm(FlaskForm):
+class LoginForm(BaseForm):
     email = EmailField("Adresse électronique", validators=[
         DataRequired("Indiquez votre adresse électronique."),
         Email("Cette adresse électronique n'est pas valide.")])
@@ -51,13 +51,13 @@ class LoginForm(FlaskForm):
         DataRequired("Indiquez votre mot de passe.")])
 
 
-class MfaCodeForm(FlaskForm):
+class MfaCodeForm(BaseForm):
     code = StringField("Code", validators=[DataRequired("Indiquez le code."),
                                            Length(max=40, message="Ce code est trop long.")],
                        render_kw={"autocomplete": "one-time-code", "autofocus": True})
 
 
-class ChooseStructureForm(FlaskForm):
+class ChooseStructureForm(BaseForm):
     structure_id = RadioField("Structure active", coerce=int, validators=[
         DataRequired("Choisissez une structure.")])
 

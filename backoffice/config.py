@@ -142,6 +142,11 @@ class Config:
     REMEMBER_COOKIE_SECURE = _env_bool("REMEMBER_COOKIE_SECURE", None)
     # Strict-Transport-Security max-age in seconds, sent on HTTPS responses only; 0: none.
     HSTS_MAX_AGE = int(os.environ.get("HSTS_MAX_AGE", str(365 * 24 * 3600)))
+    # -- security: hostile input (backoffice/input_guard.py) --
+    # Largest request body accepted, in bytes (413 « Envoi trop volumineux » beyond); the
+    # catalogue import takes files up to 5 Mo. Form fields without a file stay limited by
+    # Flask's MAX_FORM_MEMORY_SIZE (500 ko).
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(6 * 1024 * 1024)))
 
 
 class TestingConfig(Config):

@@ -15,7 +15,10 @@ What this module does:
 * ``form_class(definition)`` turns a definition into a Flask-WTF form class (CSRF
   included); ``build_form(name, obj=…, context=…)`` builds a form for a view, prefilled from
   ``obj`` (its columns and its ``extra`` JSON column) on a GET and from the request on a POST.
-* Validation speaks French. A field hidden by its ``visible_si`` condition is neither
+* Validation speaks French. Every field refuses control characters and an integer field
+  a number the database cannot hold (``input_guard.BaseForm``, the base of every form);
+  the id of a database source must be a positive integer within that range.
+* A field hidden by its ``visible_si`` condition is neither
   required nor validated, and its value is dropped (``None``, ``[]`` or ``False``).
 * ``populate(definition, form, obj)`` writes the answers back: to the model column (or
   settable property, e.g. ``Candidate.nir``) of the same name, else to ``obj.extra`` — so
@@ -56,7 +59,6 @@ from urllib.parse import urlsplit
 import yaml
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app
-from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
@@ -72,6 +74,7 @@ from wtforms.validators import StopValidation, ValidationError
 from backoffice import clock, crypto, models, passwords
 from backoffice import siret as siret_helpers
 from backoffice.extensions import db
+from backoffice.input_guard import INTEGER_MAX, BaseForm
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "forms"
 EXTENSION_KEY = "forms_engine"
@@ -1146,11 +1149,11 @@ class _ReferenceField(wtf.Field):
         if not raw:
             self.data = None
             return
-        try:
-            self.data = int(raw)
-        except ValueError:
+        # An id is a positive integer the id column can hold (a larger one is no row).
+        if not (raw.isascii() and raw.isdigit()) or int(raw) > INTEGER_MAX:
             self.data = None
-            raise ValueError("Choisissez une valeur proposée dans la liste.") from None
+            raise ValueError("Choisissez une valeur proposée dans la liste.")
+        self.data = int(raw)
 
     def _value(self):
         if self.raw_data:
@@ -1305,7 +1308,7 @@ def _unbound_field(definition: FormDefinition, fdef: FieldDef):
 
 # --------------------------------------------------------------------------- the form class
 
-class DefinitionForm(FlaskForm):
+class DefinitionForm(BaseForm):
     """Base of the generated form classes. ``context`` holds what the view knows (the active
     structure, flags such as ``formation_apprentissage``)."""
 

@@ -339,21 +339,84 @@ def load_directory(directory: Path) -> dict[str, RuleSet]:
     return rulesets
 
 
+# Limits on an untrusted rule text, checked before any parser builds it: a rule file is a
+# few tens of kilobytes, a few levels deep, and needs no YAML alias (an alias bomb — a few
+# lines that expand to a billion nodes — is the classic attack on a YAML parser).
+MAX_TEXT_BYTES = 200_000
+MAX_DEPTH = 40
+MAX_ALIASES = 0
+MAX_COMMENT_LENGTH = 2_000
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, with a located French error for an impossible date."""
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"date impossible « {node.value} »", node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+def _check_text(text: str, source: str, json_syntax: bool) -> None:
+    """Refuse, before parsing: a text too large, control characters, nesting too deep,
+    aliases. Errors name the line."""
+    from backoffice.input_guard import CONTROL_CHARACTERS
+
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+        raise RuleFileError([Problem(source, f"le fichier dépasse {MAX_TEXT_BYTES // 1000} ko : "
+                                             "il n'a pas été lu")])
+    control = CONTROL_CHARACTERS.search(text)
+    if control is not None:
+        raise RuleFileError([Problem(
+            source, f"caractère de contrôle invisible (U+{ord(control.group()):04X}) : "
+                    "retirez-le", line=text.count("\n", 0, control.start()) + 1)])
+    depth = aliases = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):  # events: no recursion
+            line = event.start_mark.line + 1
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                aliases += 1
+                if aliases > MAX_ALIASES:
+                    raise RuleFileError([Problem(
+                        source, "les ancres et alias YAML (& et *) ne sont pas acceptés : "
+                                "écrivez la valeur en entier", line=line)])
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise RuleFileError([Problem(
+                        source, f"imbrication trop profonde (plus de {MAX_DEPTH} niveaux)",
+                        line=line)])
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        if not json_syntax:
+            raise  # reported, located, by _load_text
+        # valid JSON that YAML cannot read: json.loads decides (its nesting is bounded)
+
+
 def _load_text(text: str, source: str, json_syntax: bool) -> tuple[Any, Any]:
     """The data and the YAML node tree (for line numbers) of a rule file."""
-    if json_syntax:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise RuleFileError([Problem(source, f"JSON invalide : {exc.msg}",
-                                         line=exc.lineno)]) from None
-        try:
-            nodes = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError:
-            nodes = None  # valid JSON that YAML cannot read: no line numbers
-        return data, nodes
     try:
-        loader = yaml.SafeLoader(text)
+        _check_text(text, source, json_syntax)
+        if json_syntax:
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise RuleFileError([Problem(source, f"JSON invalide : {exc.msg}",
+                                             line=exc.lineno)]) from None
+            except RecursionError:
+                raise RuleFileError([Problem(source, "imbrication trop profonde")]) from None
+            try:
+                nodes = yaml.compose(text, Loader=_Loader)
+            except (yaml.YAMLError, RecursionError):
+                nodes = None  # valid JSON that YAML cannot read: no line numbers
+            return data, nodes
+        loader = _Loader(text)
         try:
             nodes = loader.get_single_node()
             data = loader.construct_document(nodes) if nodes is not None else None
@@ -1663,9 +1726,14 @@ def activate(name: str, content: str, *, author, comment: str) -> Any:
     from backoffice.extensions import db
     from backoffice.models import RuleSetVersion
 
+    from backoffice.input_guard import CONTROL_CHARACTERS
+
     comment = (comment or "").strip()
     if not comment:
         raise RulesError("Indiquez un commentaire : il explique la version dans l'historique.")
+    if CONTROL_CHARACTERS.search(comment) or len(comment) > MAX_COMMENT_LENGTH:
+        raise RulesError(f"Le commentaire doit compter {MAX_COMMENT_LENGTH} caractères au plus, "
+                         "sans caractère de contrôle invisible.")
     parse(content, source=f"{name} (nouvelle version)", expected_name=name)
     active = history(name)
     current_content = next((v.content for v in active if v.active), None)

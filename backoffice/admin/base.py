@@ -8,6 +8,10 @@
   relations they display (no query per row).
 * A constraint violation becomes a French error on the field concerned, and the
   transaction is rolled back: nothing half-written stays in the database.
+* Hostile input: an id that is not one (``?id=abc``, ``id=99999999999999999999``, in the
+  query string or a form, for every view) is a 404 before any query; a page number out of
+  range is the first page; a filter number the database cannot hold is dropped. Control
+  characters are refused on every form field (``AdminForm`` is an ``input_guard.BaseForm``).
 """
 from __future__ import annotations
 
@@ -18,12 +22,12 @@ from flask import abort, flash, redirect, request, url_for
 from flask_admin import AdminIndexView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla import filters as sqla_filters
+from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.model import filters, typefmt
 from flask_admin.model.form import converts
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import UniqueConstraint, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from stdnum.fr import siret as stdnum_siret
@@ -32,6 +36,7 @@ from wtforms.validators import ValidationError
 
 from backoffice import clock, workflow
 from backoffice.extensions import db
+from backoffice.input_guard import INTEGER_MAX, INTEGER_MIN, BaseForm
 from backoffice.models import StaffRole, User
 from backoffice.services import DomainError
 
@@ -64,6 +69,21 @@ CHECK_FIELDS = {
     "email_minuscules": "email", "beneficiaire_toujours": "beneficiaire",
     "siret_14_chiffres": "siret",
 }
+
+
+MAX_PAGE = 1_000_000  # beyond, the page of a list is the first one
+
+
+def _is_id(value: str) -> bool:
+    return value.isascii() and value.isdigit() and int(value) <= INTEGER_MAX
+
+
+def _integer_out_of_range(text: str) -> bool:
+    try:
+        number = int(text.strip())
+    except ValueError:
+        return False
+    return not INTEGER_MIN <= number <= INTEGER_MAX
 
 
 def has_role(*roles: str) -> bool:
@@ -122,8 +142,21 @@ DETAIL_TYPE_FORMATTERS = {**typefmt.DETAIL_FORMATTERS, dt.datetime: _local_datet
                           dt.date: _local_date}
 
 
-class AdminForm(FlaskForm):
+class AdminForm(BaseForm):
     """Flask-Admin forms on Flask-WTF: CSRF token and French WTForms messages."""
+
+
+class SafeAjaxLoader(QueryAjaxModelLoader):
+    """The AJAX relation fields (``form_ajax_refs``): a submitted value that is not an id
+    is no row (the field says « choix non valide »), and the lookup's offset and limit
+    stay within bounds."""
+
+    def get_one(self, pk):
+        return super().get_one(pk) if _is_id(str(pk)) else None
+
+    def get_list(self, term: str, offset: int = 0, limit: int = 10):
+        return super().get_list(term, offset=max(offset or 0, 0),
+                                limit=min(max(limit or 10, 1), 100))
 
 
 class SecureIndexView(AdminIndexView):
@@ -142,7 +175,26 @@ class SecureIndexView(AdminIndexView):
         return self.render("admin/backoffice_index.html")
 
 
-class SecureModelView(ModelView):
+class IdCheckMixin:
+    """Ids come from the query string (``?id=`` of edit, details), the form (``id`` of
+    delete and transition, ``rowid`` of actions, ``pk`` of list editing): every one must
+    be an id the database can hold, else 404 — checked before any view of the screen (and
+    any ``get_one``, overridden or not) runs, so that no query sees "abc" or 10**20."""
+
+    ID_PARAMETERS = ("id", "rowid", "pk")
+
+    def _handle_view(self, name, **kwargs):
+        response = super()._handle_view(name, **kwargs)
+        if response is not None:
+            return response
+        for key in self.ID_PARAMETERS:
+            for value in (*request.args.getlist(key), *request.form.getlist(key)):
+                if not _is_id(value):
+                    abort(404)
+        return None
+
+
+class SecureModelView(IdCheckMixin, ModelView):
     roles: tuple[str, ...] = STAFF
     form_base_class = AdminForm
     filter_converter = FilterConverter()
@@ -265,6 +317,30 @@ class SecureModelView(ModelView):
         abort(403)
 
     # -- bad input ----------------------------------------------------------------------
+    def _create_ajax_loader(self, name, options):
+        remote_model = getattr(self.model, name).property.mapper.class_
+        return SafeAjaxLoader(name, self.session, remote_model, **options)
+
+    def _get_list_extra_args(self):
+        """The list's page, sort and filters from the query string, made safe: a page out
+        of range is the first one, a filter whose number the database cannot hold is
+        dropped (with a message), like a value Flask-Admin itself finds invalid."""
+        args = super()._get_list_extra_args()
+        if not 0 <= (args.page or 0) <= MAX_PAGE:
+            args.page = 0
+        if args.filters:
+            kept = []
+            for flt in args.filters:
+                numeric = isinstance(self._filters[flt[0]],
+                                     (filters.BaseIntFilter, filters.BaseIntListFilter))
+                if numeric and any(_integer_out_of_range(part)
+                                   for part in str(flt[2]).split(",")):
+                    flash(f"Valeur de filtre non valide : {flt[2]}", "error")
+                else:
+                    kept.append(flt)
+            args.filters = kept
+        return args
+
     def validate_form(self, form) -> bool:
         if not super().validate_form(form):
             return False

@@ -11,14 +11,14 @@ from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_admin.actions import ActionsMixin, action
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 from wtforms import HiddenField
 
 from backoffice import clock, workflow
-from backoffice.admin.base import STAFF, has_role
+from backoffice.admin.base import STAFF, IdCheckMixin, has_role
 from backoffice.extensions import db
+from backoffice.input_guard import BaseForm
 from backoffice.models import (Certification, Dispositif, Formation, FormationState,
                                Structure)
 from backoffice.services import catalogue as service
@@ -47,12 +47,12 @@ def waiting_time(submitted_at) -> str:
     return f"{hours} h {delta.seconds % 3600 // 60} min"
 
 
-class ActionForm(FlaskForm):
+class ActionForm(BaseForm):
     action = HiddenField()
     url = HiddenField()
 
 
-class ModerationView(BaseView, ActionsMixin):
+class ModerationView(IdCheckMixin, BaseView, ActionsMixin):
     """The queue (a page of its own, not a model list) with bulk actions and the diff."""
 
     roles = STAFF

@@ -28,6 +28,7 @@ from werkzeug.datastructures import MultiDict
 
 from backoffice import clock, forms_engine, rules_engine, workflow
 from backoffice.extensions import db
+from backoffice.input_guard import CONTROL_CHARACTERS
 from backoffice.models import (Candidature, Certification, Commune, EntryPoint, Formation,
                                FormationState, JobRun, JobRunStatus, Membership, OfProfile,
                                Session, SessionState, Structure, User)
@@ -371,6 +372,11 @@ def read_csv(raw: bytes) -> tuple[list[tuple[int, dict]], str, str]:
         raise CatalogueError("Le fichier dépasse 5 Mo : découpez-le en plusieurs fichiers.",
                              "fichier")
     text, encoding = decode_csv(raw)
+    control = CONTROL_CHARACTERS.search(text)
+    if control is not None:
+        line = text.count("\n", 0, control.start()) + 1
+        raise CatalogueError(f"Ligne {line} : le fichier contient un caractère de contrôle "
+                             "invisible : retirez-le et recommencez.", "fichier")
     delimiter = _delimiter(text)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     headers = [h.strip().lower() for h in (reader.fieldnames or [])]

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from flask import Flask, flash
-from flask_wtf import FlaskForm
 
 from backoffice.extensions import db
+from backoffice.input_guard import BaseForm
 from backoffice.services import DomainError
 from backoffice.workflow import WorkflowError
 
 
-class CsrfForm(FlaskForm):
+class CsrfForm(BaseForm):
     """No field: only the CSRF token of a page's action buttons."""
 
 

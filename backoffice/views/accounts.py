@@ -8,7 +8,6 @@ from functools import wraps
 from flask import (Blueprint, abort, flash, g, redirect, render_template, request,
                    session, url_for)
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from wtforms import (BooleanField, DateField, EmailField, HiddenField, PasswordField,
@@ -19,6 +18,7 @@ from backoffice import csv_export, forms_engine, workflow
 from backoffice.auth import (ACTIVE_STRUCTURE_KEY, current_membership, current_user_session,
                              staff_required)
 from backoffice.extensions import db
+from backoffice.input_guard import BaseForm
 from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, Habilitation,
                                HabilitationRole, HabilitationState, Membership, OfProfile,
                                ParcoursProProfile, PrescriberProfile, PrescriberType,
@@ -57,7 +57,7 @@ def _siret_field(label: str, required: bool = True):
 
 
 # -- forms ------------------------------------------------------------------------------------
-class ReferencingForm(FlaskForm):
+class ReferencingForm(BaseForm):
     class Meta:
         csrf = False  # part of the registration form, which carries the token
 
@@ -71,13 +71,13 @@ class ReferencingForm(FlaskForm):
     commune_nom = StringField("Commune", validators=[Optional(), Length(max=100)])
 
 
-class EmailForm(FlaskForm):
+class EmailForm(BaseForm):
     email = EmailField("Adresse électronique", validators=[
         DataRequired("Indiquez votre adresse électronique."),
         Email("Cette adresse électronique n'est pas valide.")])
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(BaseForm):
     password = PasswordField("Nouveau mot de passe", validators=PASSWORD_VALIDATORS)
     confirmation = PasswordField("Confirmation du mot de passe", validators=[
         DataRequired("Confirmez le mot de passe."), _same_as("password", "Nouveau mot de passe")])
@@ -88,7 +88,7 @@ class ChangePasswordForm(NewPasswordForm):
         DataRequired("Indiquez votre mot de passe actuel.")])
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(BaseForm):
     nom = StringField("Nom", validators=[DataRequired("Indiquez votre nom."), Length(max=100)])
     prenom = StringField("Prénom", validators=[DataRequired("Indiquez votre prénom."),
                                                Length(max=100)])
@@ -103,7 +103,7 @@ class ProfileForm(FlaskForm):
             field.data = forms_engine._normalise_telephone(field.data)
 
 
-class ChangeEmailForm(FlaskForm):
+class ChangeEmailForm(BaseForm):
     new_email = EmailField("Nouvelle adresse électronique", validators=[
         DataRequired("Indiquez la nouvelle adresse."),
         Email("Cette adresse électronique n'est pas valide.")])
@@ -111,7 +111,7 @@ class ChangeEmailForm(FlaskForm):
         DataRequired("Indiquez votre mot de passe actuel.")])
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(BaseForm):
     decision = HiddenField(validators=[DataRequired()])
     reason = TextAreaField("Motif (obligatoire pour un refus)", validators=[Optional()])
     profile_of = SelectField("Profil OF", validate_choice=False)
@@ -119,30 +119,30 @@ class DecisionForm(FlaskForm):
     profile_parcourspro = SelectField("Profil ParcoursPro", validate_choice=False)
 
 
-class RightsForm(FlaskForm):
+class RightsForm(BaseForm):
     profile_of = SelectField("Profil OF", validate_choice=False)
     profile_prescripteur = SelectField("Profil prescripteur", validate_choice=False)
     profile_parcourspro = SelectField("Profil ParcoursPro", validate_choice=False)
     is_referent = BooleanField("Référent de la structure")
 
 
-class StructureIdForm(FlaskForm):
+class StructureIdForm(BaseForm):
     structure_id = HiddenField(validators=[DataRequired()])
     message = TextAreaField("Message au référent", validators=[Optional(), Length(max=1000)])
 
 
-class ActivationCodeForm(FlaskForm):
+class ActivationCodeForm(BaseForm):
     siret = _siret_field("SIRET")
     code = StringField("Code d'activation", validators=[DataRequired("Indiquez le code reçu.")])
 
 
-class AccessRequestForm(FlaskForm):
+class AccessRequestForm(BaseForm):
     siret = _siret_field("SIRET")
     role = SelectField("Rôle demandé", choices=[(r.value, r.label) for r in HabilitationRole],
                        validators=[DataRequired("Choisissez un rôle.")])
 
 
-class DelegationForm(FlaskForm):
+class DelegationForm(BaseForm):
     siret_etablissement = SelectField("SIRET de l'établissement", validators=[
         DataRequired("Choisissez un SIRET.")])
     siret_tiers = _siret_field("SIRET du tiers")
@@ -154,11 +154,11 @@ class DelegationForm(FlaskForm):
                          render_kw={"type": "date"})
 
 
-class RoleForm(FlaskForm):
+class RoleForm(BaseForm):
     role = SelectField("Rôle", choices=[(r.value, r.label) for r in HabilitationRole])
 
 
-class CodeIssueForm(FlaskForm):
+class CodeIssueForm(BaseForm):
     siret = _siret_field("SIRET")
 
 
@@ -594,7 +594,7 @@ def moderation_decide(request_id: int):
 
 
 # -- moderators: referencing requests (« Ma structure n'est pas dans la liste ») ------------------
-class ReferencingDecisionForm(FlaskForm):
+class ReferencingDecisionForm(BaseForm):
     decision = HiddenField(validators=[DataRequired()])
     reason = TextAreaField("Motif (obligatoire pour un refus)", validators=[Optional()])
 

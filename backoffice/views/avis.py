@@ -118,7 +118,7 @@ def bulk_avis():
     if not CsrfForm().validate_on_submit():
         abort(400)
     avis = request.form.get("avis", "")
-    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    ids = [i for i in request.form.getlist("ids", type=int) if i > 0]
     if not ids:
         flash("Cochez au moins une candidature.", "danger")
         return redirect(url_for(".candidatures"))
