@@ -303,7 +303,11 @@ def test_a_hostile_rule_text_is_a_located_french_error(text, message, line):
         assert problem.line == text.count("\n")
 
 
-def test_the_rules_editor_answers_422_on_an_impossible_date(client, db):
+def test_the_rules_editor_refuses_an_impossible_date_naming_the_line(client, db):
+    """The edited file is checked in the limited child process (« Essayer »): the page
+    answers at once, then the run shows the located French error, never a 500."""
+    from tests.test_rules_screen import wait_for_tryout
+
     user = create_staff(StaffRole.RESPONSABLE_REGLES)
     db.session.commit()
     login(client, user)
@@ -312,9 +316,12 @@ def test_the_rules_editor_answers_422_on_an_impossible_date(client, db):
     response = client.post(url, data={
         "content": _rules_text("\nexemple_date: 2027-02-30\n"), "action": "essayer",
         "comment": "", "references": "", "csrf_token": token})
-    assert response.status_code == 422
-    assert "date impossible « 2027-02-30 »" in _page(response)
-    assert "ligne" in _page(response)
+    assert response.status_code == 200
+    result = wait_for_tryout(client, response.text)
+    assert result["status"] == "echec"
+    page = html.unescape(result["html"])
+    assert "date impossible « 2027-02-30 »" in page
+    assert "ligne" in page
 
 
 def test_a_rule_comment_with_control_characters_is_refused(db):

@@ -3,16 +3,14 @@ from __future__ import annotations
 
 from flask import flash
 from flask_admin.actions import action
-from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms import PasswordField, SelectField
-from sqlalchemy import select
 from wtforms.validators import Email, Length, Optional, ValidationError
 
-from backoffice.admin.base import (ReadOnlyModelView, SecureModelView, has_role, state_filter,
-                                   validate_siret)
+from backoffice.admin.base import (ReadOnlyModelView, SafeAjaxLoader, SecureModelView, has_role,
+                                   state_filter, validate_siret)
 from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, DelegationState,
                                Habilitation, HabilitationRole, HabilitationState, Membership,
                                OfProfile, ParcoursProProfile, PrescriberProfile, PrescriberType,
@@ -43,7 +41,7 @@ def non_staff_user_ids():
     return select(User.id).where(User.staff_role.is_(None))
 
 
-class UserLoader(QueryAjaxModelLoader):
+class UserLoader(SafeAjaxLoader):
     """The AJAX user lookup of the admin forms; for a moderator, without staff accounts
     (neither listed nor accepted when an id is posted)."""
 
@@ -55,7 +53,7 @@ class UserLoader(QueryAjaxModelLoader):
         return query if sees_staff_accounts() else query.filter(User.staff_role.is_(None))
 
     def get_one(self, pk):
-        if not str(pk).isdigit():
+        if super().get_one(pk) is None:  # not an id, or no such user
             return None
         return self.get_query().filter(User.id == int(pk)).one_or_none()
 
