@@ -66,6 +66,17 @@ def demo_accounts_command() -> None:
     click.echo(demo.accounts_table())
 
 
+@click.command("demo-code")
+def demo_code_command() -> None:
+    """Affiche le code de double authentification actuel des comptes d'équipe de
+    démonstration (clé DEMO_TOTP_SECRET), valable 30 secondes."""
+    import pyotp
+
+    from backoffice import clock, demo
+
+    click.echo(pyotp.TOTP(demo.DEMO_TOTP_SECRET).at(clock.now()))
+
+
 @click.command("bootstrap")
 @click.option("--scale", type=float, default=0.1, show_default=True)
 @with_appcontext
@@ -179,7 +190,8 @@ def serve_command(host: str, port: int, no_scheduler: bool) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (demo_data_command, demo_accounts_command, bootstrap_command, jobs_group,
+    for command in (demo_data_command, demo_accounts_command, demo_code_command,
+                    bootstrap_command, jobs_group,
                     nir_group, scheduler_command, serve_command):
         app.cli.add_command(command)
 

@@ -63,7 +63,7 @@ DEMO_PASSWORD = "Demo-Formation-2026"
 DEMO_TOTP_SECRET = "DEMOFORMATIONNOUVELLEAQUITAINE22"
 DEMO_TOTP_LINE = (f"Comptes d'équipe : double authentification déjà activée avec la clé "
                   f"{DEMO_TOTP_SECRET} (à saisir dans une application d'authentification, "
-                  "qui donne le code demandé après le mot de passe).")
+                  "qui donne le code demandé après le mot de passe ; ou : backoffice demo-code).")
 
 # (e-mail, key) of the demo accounts, in the order ``accounts_table`` shows them.
 DEMO_ACCOUNTS = (

@@ -250,3 +250,13 @@ def test_a_cookie_copied_before_the_code_is_worth_nothing_after(app, client, db)
     thief = app.test_client()
     thief.set_cookie(app.config["SESSION_COOKIE_NAME"], copied)
     assert "/connexion" in _get(thief, "/admin/").headers["Location"]
+
+
+def test_demo_code_prints_the_code_a_demo_staff_account_accepts(app):
+    """`backoffice demo-code` gives the current code of the demo staff key."""
+    from backoffice import demo
+
+    clock.set_now(dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc))
+    result = app.test_cli_runner().invoke(args=["demo-code"])
+    assert result.exit_code == 0
+    assert result.output.strip() == pyotp.TOTP(demo.DEMO_TOTP_SECRET).at(clock.now())
