@@ -19,6 +19,7 @@ from flask_admin import AdminIndexView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.form import AdminModelConverter
+from flask_admin.contrib.sqla.validators import Unique
 from flask_admin.model import filters, typefmt
 from flask_admin.model.form import converts
 from flask_admin.contrib.sqla.filters import FilterEqual
@@ -98,7 +99,19 @@ class FilterConverter(sqla_filters.FilterConverter):
         return self.conv_datetime(column, name, **kwargs)
 
 
+UNIQUE_MESSAGE = "Cette valeur est déjà utilisée : elle doit être unique."
+
+
 class ModelConverter(AdminModelConverter):
+    def convert(self, model, mapper, name, prop, field_args, hidden_pk):
+        """Flask-Admin's ``Unique`` validator (single unique columns) speaks our words
+        (its own « Existe déjà. » comes from a catalogue we cannot override)."""
+        field = super().convert(model, mapper, name, prop, field_args, hidden_pk)
+        for validator in getattr(field, "kwargs", {}).get("validators") or ():
+            if isinstance(validator, Unique):
+                validator.message = UNIQUE_MESSAGE
+        return field
+
     @converts("UTCDateTime")
     def convert_utc_datetime(self, field_args, **extra):
         return self.convert_datetime(field_args, **extra)
@@ -119,7 +132,16 @@ DETAIL_TYPE_FORMATTERS = {**typefmt.DETAIL_FORMATTERS, dt.datetime: _local_datet
 
 
 class AdminForm(FlaskForm):
-    """Flask-Admin forms on Flask-WTF: CSRF token and French WTForms messages."""
+    """Flask-Admin forms on Flask-WTF: CSRF token and French WTForms messages.
+
+    Like Flask-Admin's own ``BaseForm``, the form remembers the object it edits
+    (``_obj``): Flask-Admin's ``Unique`` validator and ``_check_unique`` below compare
+    with it, so that saving a record unchanged is not refused as a duplicate of itself.
+    """
+
+    def __init__(self, *args, **kwargs):
+        self._obj = kwargs.get("obj", args[1] if len(args) > 1 else None)
+        super().__init__(*args, **kwargs)
 
 
 class SecureIndexView(AdminIndexView):
@@ -267,7 +289,7 @@ class SecureModelView(ModelView):
 
     def _unique_groups(self) -> list[tuple[str, ...]]:
         table = self.model.__table__
-        # Single unique columns are checked by Flask-Admin itself ("Existe déjà.").
+        # Single unique columns are checked by Flask-Admin's Unique (UNIQUE_MESSAGE).
         return [tuple(c.name for c in con.columns) for con in table.constraints
                 if isinstance(con, UniqueConstraint) and len(con.columns) > 1]
 
@@ -275,7 +297,8 @@ class SecureModelView(ModelView):
         """Refuse a duplicate combination before the database does, with a message on the
         field (e.g. a user attached twice to the same structure)."""
         mapper = inspect(self.model)
-        current_id = request.args.get("id", type=int)
+        edited = getattr(form, "_obj", None)  # None on a creation form
+        current_id = edited.id if edited is not None else None
         ok = True
         for columns in self._unique_groups():
             values = {}
@@ -339,7 +362,7 @@ class SecureModelView(ModelView):
         match = re.search(r"(?:UNIQUE constraint failed: [\w.]+|Key \((\w+)\))", text)
         if "unique" in text.lower() or "duplicate" in text.lower():
             field = match.group(1) if match and match.group(1) else None
-            return "Cette valeur est déjà utilisée : elle doit être unique.", field
+            return UNIQUE_MESSAGE, field
         if "foreign key" in text.lower():
             return ("Cet enregistrement est lié à d'autres données (ou désigne un objet qui "
                     "n'existe pas) : opération impossible.", None)
