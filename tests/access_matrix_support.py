@@ -82,6 +82,11 @@ def build_world() -> tuple[dict[str, object], dict[str, int | str]]:
     habilitation = factories.create_habilitation(factories.create_user(), of_x.siret,
                                                  role="declarant", state="demandee")
     delegation = factories.create_delegation(users["ofg_X"], of_x.siret)
+    # Already decided: a refusal must not tell their state to whoever may not act on them.
+    refused_habilitation = factories.create_habilitation(
+        factories.create_user(), of_x.siret, role="declarant", state="refusee")
+    revoked_delegation = factories.create_delegation(users["ofg_X"], of_x.siret,
+                                                     state="revoquee")
     referencing_request = factories.create_referencing_request(users["n1_X"])
     import_run = JobRun(job="import_catalogue", run_for=clock.now(), started_at=clock.now(),
                         status=JobRunStatus.SUCCES, dry_run=False, summary=json.dumps(
@@ -110,6 +115,7 @@ def build_world() -> tuple[dict[str, object], dict[str, int | str]]:
         spare_entry_point=spare_entry_point.id, user=member.id, staff_user=users["admin"].id,
         account_request=account_request.id, affiliation=affiliation_request.id,
         habilitation=habilitation.id, delegation=delegation.id,
+        refused_habilitation=refused_habilitation.id, revoked_delegation=revoked_delegation.id,
         referencing=referencing_request.id, import_run=import_run.id, tryout_run=tryout_run.id,
         commune=session.commune_id, certification=formation.certification_id,
         token=token.id, message=message.id, transition_log=log.id,

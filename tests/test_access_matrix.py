@@ -5,8 +5,12 @@ MATRIX below has one row per endpoint of ``app.url_map`` (a new route without a 
 placeholders name the objects of structure X built by ``access_matrix_support``) and, for
 GET and for POST, one expected answer per role, in the order of the header:
 
-    anon   OF X          OF Y          presc. X   presc. Y   référent  staff
-           cat pré gén   cat pré gén   n1 n2 n3   n1 n2 n3   X  Y      modérateur règles admin
+    "a cpg cpg 123 123 XY mra"
+    a    anonymous
+    cpg  OF manager of X (profile catalogue, préinscription, général), then of Y
+    123  prescriber of X (level n1, n2, n3), then of Y
+    XY   référent of X, of Y
+    mra  modérateur, responsable des règles, admin
 
 Answers:
     L  redirected to the login page (anonymous)
@@ -30,10 +34,7 @@ from tests.access_matrix_support import ROLES, build_world, fresh_context, logge
 
 # endpoint[#variant]: (URL, GET answers, POST answers[, POST data]); None = method absent.
 MATRIX: dict[str, tuple] = {
-    # Answers, one per role:  "a cpg cpg 123 123 XY mra"
-    #   a anonymous; cpg OF catalogue / préinscription / général manager of X, then of Y;
-    #   123 prescriber n1 / n2 / n3 of X, then of Y; XY référent of X, of Y;
-    #   mra modérateur, responsable des règles, admin.
+    # Answers, one per role: "a cpg cpg 123 123 XY mra" (see the module docstring).
     # -- Accounts, habilitations and delegations, référent and moderation pages --------------
     "accounts.accept_delegation": ("/delegations/accepter/lien-inconnu",
         "L YYY YYY YYY YYY YY YYY", "L YYY YYY YYY YYY YY YYY"),
@@ -45,9 +46,14 @@ MATRIX: dict[str, tuple] = {
         None, "L YYY YYY YYY YYY YY YYY"),
     "accounts.delegation_revoke": ("/habilitations/delegations/{delegation}/revoquer",
         None, "L NNY NNN NNN NNN NN NNY"),
+    "accounts.delegation_revoke#revoked": (
+        "/habilitations/delegations/{revoked_delegation}/revoquer",
+        None, "L NNY NNN NNN NNN NN NNY"),
     "accounts.forgotten_password": ("/mot-de-passe-oublie",
         "Y YYY YYY YYY YYY YY YYY", "Y YYY YYY YYY YYY YY YYY"),
     "accounts.habilitation_action": ("/habilitations/{habilitation}/refuser",
+        None, "L NNY NNN NNN NNN NN NNY"),
+    "accounts.habilitation_action#refused": ("/habilitations/{refused_habilitation}/accepter",
         None, "L NNY NNN NNN NNN NN NNY"),
     "accounts.habilitation_action#role": ("/habilitations/{habilitation}/role",
         None, "L NNY NNN NNN NNN NN NNY", {'role': 'declarant'}),
@@ -704,7 +710,8 @@ def test_every_route_has_a_row(app):
     for key, (url, get, post, *_) in MATRIX.items():
         declared = {m for m, answers in (("GET", get), ("POST", post)) if answers is not None}
         assert declared == routes[key.split("#")[0]], f"{key}: methods {declared}"
-        _answers(get), _answers(post)
+        assert set(_answers(get) or ()) <= set("LYNR"), f"{key}: GET answers {get!r}"
+        assert set(_answers(post) or ()) <= set("LYNRy"), f"{key}: POST answers {post!r}"
 
 
 def verdict(response, method: str) -> str:
@@ -718,20 +725,19 @@ def verdict(response, method: str) -> str:
     if status in (403, 404):
         return "N"
     if status == 400 and "Formulaire expiré" in response.text:
-        return "CSRF refusé"
+        return "refused by CSRF"
     if status in (200, 201, 202, 204, 400, 409, 422):
         return "Y"
     return f"HTTP {status}"
 
 
 def _request(app, clients, ids, role, method, key):
-    url, *_rest = MATRIX[key]
-    data = MATRIX[key][3] if len(MATRIX[key]) > 3 else {}
+    url, _, _, *data = MATRIX[key]
     url = url.format(**ids)
     client, token = clients[role]
     if method == "GET":
         return url, fresh_context(app, client.get, url)
-    form = {name: str(value).format(**ids) for name, value in data.items()}
+    form = {name: str(value).format(**ids) for name, value in (data[0] if data else {}).items()}
     form["csrf_token"] = token
     query = parse_qs(urlsplit(url).query)
     if "id" in query:  # Flask-Admin's delete and transition forms post the id
@@ -749,7 +755,7 @@ def cells():
         for role, expected in zip(ROLES, _answers(post) or ()):
             if expected in "LN":
                 refused.append((key, "POST", role, expected))
-            elif expected == "Y":
+            elif expected in "YR":
                 allowed.append((key, "POST", role, expected))
     return gets + refused + allowed
 
