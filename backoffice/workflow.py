@@ -2,10 +2,11 @@
 
 Every state change of the product goes through ``fire(obj, transition, actor=…)``:
 
-1. the transition must exist and start from the object's current state;
-2. the actor must be allowed to fire it *on that object* (``qui:`` of the transition:
-   staff roles, profiles checked against the object's structure, ``auteur``, ``referent``,
-   ``tiers``, ``gestionnaire``, ``systeme``; ``a & b`` means both);
+1. the transition must exist, and the actor must be allowed to fire it *on that object*
+   (``qui:`` of the transition: staff roles, profiles checked against the object's
+   structure, ``auteur``, ``referent``, ``tiers``, ``gestionnaire``, ``systeme``;
+   ``a & b`` means both) — checked first, so that a refusal tells nothing of the state;
+2. the transition must start from the object's current state;
 3. the guard rule sets (``regles:``) must pass: a blocking violation stops everything;
 4. the state changes, the ``horodatage:`` columns get the current instant, a
    ``TransitionLog`` row is written and the side effects (``effets:``) are queued
@@ -431,14 +432,15 @@ def fire(obj, transition_name: str, *, actor: User | None, reason: str | None = 
     if transition is None:
         raise WorkflowError(f"Transition inconnue « {transition_name} » pour "
                             f"{workflow.label.lower()}.")
+    # The right first: someone who may not act on the object learns nothing of its state.
+    if not may_fire(obj, transition, actor):
+        raise PermissionDenied(f"Vous n'avez pas le droit de faire « {transition.label} » "
+                               f"sur cet objet.")
     current = obj.state
     if current not in transition.sources:
         raise TransitionNotAllowed(
             f"« {transition.label} » n'est pas possible : l'objet est à l'état "
             f"« {workflow.state_label(current)} ».")
-    if not may_fire(obj, transition, actor):
-        raise PermissionDenied(f"Vous n'avez pas le droit de faire « {transition.label} » "
-                               f"sur cet objet.")
     reason = (reason or "").strip() or None
     if transition.reason_required and not reason:
         raise WorkflowError(f"Un motif est obligatoire pour « {transition.label} ».")

@@ -218,3 +218,20 @@ def create_referencing_request(requester: User | None = None, **overrides):
                   prescriber_type="mission_locale")
     values.update(overrides)
     return _save(ReferencingRequest(**values))
+
+
+# -- admin edit forms and access matrix (issue 11) --------------------------------------------
+def create_account_request(user: User | None = None, structure: Structure | None = None,
+                           **overrides):
+    from backoffice.models import AccountRequest
+
+    return _save(AccountRequest(user=user or create_user(),
+                                structure=structure or create_structure(), **overrides))
+
+
+def create_affiliation_request(user: User | None = None, structure: Structure | None = None,
+                               **overrides):
+    from backoffice.models import AffiliationRequest
+
+    return _save(AffiliationRequest(user=user or create_user(),
+                                    structure=structure or create_structure(), **overrides))

@@ -162,7 +162,7 @@ def test_duplicate_siret_in_admin_form_is_a_field_error(admin_client, db):
     response = _post_form(admin_client, "/admin/structure/new/", {
         "raison_sociale": "Doublon", "siret": existing.siret, "kind": "prescripteur"})
     assert response.status_code == 200
-    assert "Existe déjà." in response.text
+    assert "Cette valeur est déjà utilisée : elle doit être unique." in response.text
     assert "Impossible de créer l&#39;enregistrement." in response.text
     assert db.session.scalar(select(func.count()).select_from(Structure)) == 1
 

@@ -180,6 +180,15 @@ def test_transition_from_the_wrong_state_is_refused_in_french(db, world):
                                    "l'objet est à l'état « Validée (publiée) ».")
 
 
+def test_someone_without_the_right_learns_nothing_of_the_state(db, world):
+    """Another OF asking to publish a formation that is already published is refused for
+    want of the right, not told the formation's state."""
+    formation = create_formation(structure=world["of"], state="validee")
+    with pytest.raises(PermissionDenied) as error:
+        _fire_as(world, formation, "publier", "autre_of_general")
+    assert "Validée" not in error.value.message
+
+
 def test_mandatory_reason(db, world):
     formation = create_formation(structure=world["of"], state="en_attente_moderation")
     with pytest.raises(WorkflowError, match="Un motif est obligatoire"):

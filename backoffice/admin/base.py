@@ -24,6 +24,7 @@ from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.form import AdminModelConverter
+from flask_admin.contrib.sqla.validators import Unique
 from flask_admin.model import filters, typefmt
 from flask_admin.model.form import converts
 from flask_admin.contrib.sqla.filters import FilterEqual
@@ -122,7 +123,19 @@ class FilterConverter(sqla_filters.FilterConverter):
         return self.conv_datetime(column, name, **kwargs)
 
 
+UNIQUE_MESSAGE = "Cette valeur est déjà utilisée : elle doit être unique."
+
+
 class ModelConverter(AdminModelConverter):
+    def convert(self, model, mapper, name, prop, field_args, hidden_pk):
+        """Flask-Admin's ``Unique`` validator (single unique columns) speaks our words
+        (its own « Existe déjà. » comes from a catalogue we cannot override)."""
+        field = super().convert(model, mapper, name, prop, field_args, hidden_pk)
+        for validator in getattr(field, "kwargs", {}).get("validators") or ():
+            if isinstance(validator, Unique):
+                validator.message = UNIQUE_MESSAGE
+        return field
+
     @converts("UTCDateTime")
     def convert_utc_datetime(self, field_args, **extra):
         return self.convert_datetime(field_args, **extra)
@@ -143,7 +156,16 @@ DETAIL_TYPE_FORMATTERS = {**typefmt.DETAIL_FORMATTERS, dt.datetime: _local_datet
 
 
 class AdminForm(BaseForm):
-    """Flask-Admin forms on Flask-WTF: CSRF token and French WTForms messages."""
+    """Flask-Admin forms on Flask-WTF: CSRF token and French WTForms messages.
+
+    Like Flask-Admin's own ``BaseForm``, the form remembers the object it edits
+    (``_obj``): Flask-Admin's ``Unique`` validator and ``_check_unique`` below compare
+    with it, so that saving a record unchanged is not refused as a duplicate of itself.
+    """
+
+    def __init__(self, *args, **kwargs):
+        self._obj = kwargs.get("obj", args[1] if len(args) > 1 else None)
+        super().__init__(*args, **kwargs)
 
 
 class SafeAjaxLoader(QueryAjaxModelLoader):
@@ -350,7 +372,7 @@ class SecureModelView(IdCheckMixin, ModelView):
 
     def _unique_groups(self) -> list[tuple[str, ...]]:
         table = self.model.__table__
-        # Single unique columns are checked by Flask-Admin itself ("Existe déjà.").
+        # Single unique columns are checked by Flask-Admin's Unique (UNIQUE_MESSAGE).
         return [tuple(c.name for c in con.columns) for con in table.constraints
                 if isinstance(con, UniqueConstraint) and len(con.columns) > 1]
 
@@ -358,7 +380,8 @@ class SecureModelView(IdCheckMixin, ModelView):
         """Refuse a duplicate combination before the database does, with a message on the
         field (e.g. a user attached twice to the same structure)."""
         mapper = inspect(self.model)
-        current_id = request.args.get("id", type=int)
+        edited = getattr(form, "_obj", None)  # None on a creation form
+        current_id = edited.id if edited is not None else None
         ok = True
         for columns in self._unique_groups():
             values = {}
@@ -422,7 +445,7 @@ class SecureModelView(IdCheckMixin, ModelView):
         match = re.search(r"(?:UNIQUE constraint failed: [\w.]+|Key \((\w+)\))", text)
         if "unique" in text.lower() or "duplicate" in text.lower():
             field = match.group(1) if match and match.group(1) else None
-            return "Cette valeur est déjà utilisée : elle doit être unique.", field
+            return UNIQUE_MESSAGE, field
         if "foreign key" in text.lower():
             return ("Cet enregistrement est lié à d'autres données (ou désigne un objet qui "
                     "n'existe pas) : opération impossible.", None)
