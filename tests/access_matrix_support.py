@@ -14,9 +14,10 @@ import json
 
 from backoffice import clock
 from backoffice.extensions import db
-from backoffice.models import (JobRun, JobRunStatus, LoginThrottle, OutboundMessage,
-                               RuleSetVersion, StaffRole, StructureKind, Token, TokenPurpose,
-                               TransitionLog, UserState)
+from backoffice.models import (JobRun, JobRunStatus, MfaRecoveryCode, OutboundMessage,
+                               PersonalDataAccess, RateLimit, RuleSetVersion, StaffRole,
+                               StructureKind, Token, TokenPurpose, TransitionLog, UserSession,
+                               UserState)
 from tests import factories
 from tests.conftest import csrf_token, login
 
@@ -101,11 +102,19 @@ def build_world() -> tuple[dict[str, object], dict[str, int | str]]:
                         transition="valider", from_state="en_attente_validation",
                         to_state="en_attente_avis", actor_id=users["n2_X"].id)
     version = RuleSetVersion(ruleset="deadlines", version=1, content="rules: []\n")
-    throttle = LoginThrottle(scope="compte", key=member.email, failures=1)
+    rate_limit = RateLimit(scope="connexion_compte", key=member.email, count=1,
+                           window_start=clock.now())
+    # A session of X's member (not of a role's client: closing it must not log one out).
+    user_session = UserSession(user=member, key_hash="1" * 64)
+    recovery_code = MfaRecoveryCode(user=users["admin"], code_hash="2" * 64)
+    data_access = PersonalDataAccess(actor=users["admin"], actor_role=StaffRole.ADMIN,
+                                     candidate_id=candidate.id, what="fiche",
+                                     location="/admin/candidate/details/")
     tryout_run = JobRun(job="essai_regles", run_for=clock.now(), started_at=clock.now(),
                         status=JobRunStatus.SUCCES, dry_run=True,
                         summary=json.dumps({"jeu": "deadlines", "traites": 0, "total": 0}))
-    db.session.add_all([import_run, tryout_run, token, message, log, version, throttle])
+    db.session.add_all([import_run, tryout_run, token, message, log, version, rate_limit,
+                        user_session, recovery_code, data_access])
     db.session.flush()
     ids.update(
         structure=of_x.id, formation=formation.id, session=session.id,
@@ -119,7 +128,9 @@ def build_world() -> tuple[dict[str, object], dict[str, int | str]]:
         referencing=referencing_request.id, import_run=import_run.id, tryout_run=tryout_run.id,
         commune=session.commune_id, certification=formation.certification_id,
         token=token.id, message=message.id, transition_log=log.id,
-        ruleset_version=version.id, login_throttle=throttle.id, jeu="deadlines", siret=of_x.siret, today=dt.date.today().isoformat())
+        ruleset_version=version.id, rate_limit=rate_limit.id, user_session=user_session.id,
+        recovery_code=recovery_code.id, data_access=data_access.id, jeu="deadlines",
+        siret=of_x.siret, today=dt.date.today().isoformat())
     db.session.commit()
     return users, ids
 
