@@ -88,6 +88,9 @@ def build_world() -> tuple[dict[str, object], dict[str, int | str]]:
         factories.create_user(), of_x.siret, role="declarant", state="refusee")
     revoked_delegation = factories.create_delegation(users["ofg_X"], of_x.siret,
                                                      state="revoquee")
+    # A staff account's habilitation: admins' business, hidden from moderators.
+    staff_habilitation = factories.create_habilitation(users["rules"], of_x.siret,
+                                                       role="declarant", state="demandee")
     referencing_request = factories.create_referencing_request(users["n1_X"])
     import_run = JobRun(job="import_catalogue", run_for=clock.now(), started_at=clock.now(),
                         status=JobRunStatus.SUCCES, dry_run=False, summary=json.dumps(
@@ -123,7 +126,8 @@ def build_world() -> tuple[dict[str, object], dict[str, int | str]]:
         spare_formation=spare_formation.id, spare_session=spare_session.id,
         spare_entry_point=spare_entry_point.id, user=member.id, staff_user=users["admin"].id,
         account_request=account_request.id, affiliation=affiliation_request.id,
-        habilitation=habilitation.id, delegation=delegation.id,
+        habilitation=habilitation.id, staff_habilitation=staff_habilitation.id,
+        delegation=delegation.id,
         refused_habilitation=refused_habilitation.id, revoked_delegation=revoked_delegation.id,
         referencing=referencing_request.id, import_run=import_run.id, tryout_run=tryout_run.id,
         commune=session.commune_id, certification=formation.certification_id,

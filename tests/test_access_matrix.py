@@ -384,6 +384,11 @@ MATRIX: dict[str, tuple] = {
         "L NNN NNN NNN NNN NN YNY", None),
     "habilitation.edit_view": ("/admin/habilitation/edit/?id={habilitation}",
         "L NNN NNN NNN NNN NN YNY", "L NNN NNN NNN NNN NN YNY"),
+    # A staff account's habilitation: a moderator is sent back to the list (no such row).
+    "habilitation.details_view#staff": ("/admin/habilitation/details/?id={staff_habilitation}",
+        "L NNN NNN NNN NNN NN RNY", None),
+    "habilitation.edit_view#staff": ("/admin/habilitation/edit/?id={staff_habilitation}",
+        "L NNN NNN NNN NNN NN RNY", "L NNN NNN NNN NNN NN RNY"),
     "habilitation.export": ("/admin/habilitation/export/csv/",
         "L NNN NNN NNN NNN NN RNR", None),
     "habilitation.index_view": ("/admin/habilitation/",
