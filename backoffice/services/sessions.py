@@ -27,6 +27,10 @@ from backoffice.models import SessionEndReason, User, UserSession
 TOUCH_EVERY = dt.timedelta(minutes=1)
 
 
+# How long ended sessions stay in the « Sessions de connexion » history (job purge_sessions).
+HISTORY = dt.timedelta(days=90)
+
+
 def idle_limit(user: User) -> dt.timedelta:
     name = "SESSION_IDLE_MINUTES_STAFF" if user.is_staff else "SESSION_IDLE_MINUTES"
     return dt.timedelta(minutes=current_app.config[name])
