@@ -64,6 +64,8 @@ def create_app(config: type | dict | None = None) -> Flask:
 
     from backoffice.cli import register_commands
     register_commands(app)
+    from backoffice.database_errors import RetryOnce
+    app.wsgi_app = RetryOnce(app.wsgi_app)  # a GET that lost the database runs once more
     return app
 
 

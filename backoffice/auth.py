@@ -30,7 +30,7 @@ from sqlalchemy import select
 from wtforms import EmailField, PasswordField, RadioField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
-from backoffice import clock
+from backoffice import clock, rate_limits
 from backoffice.extensions import db, login_manager
 from backoffice.input_guard import BaseForm
 from backoffice.models import Membership, SessionEndReason, User, UserSession
@@ -224,14 +224,29 @@ def _finish_login(user: User, next_url: str | None) -> str:
     return next_url or url_for("main.home")
 
 
-def _account_blocked(pending: UserSession):
-    """Too many wrong codes on this account within the hour (all logins together): no code
-    is checked, back to the login page."""
-    if sessions.recent_mfa_failures(pending.user) < \
-            current_app.config["MFA_MAX_FAILURES_PER_HOUR"]:
-        return None
-    return _back_to_login(pending, "Trop de codes erronés pour ce compte : réessayez dans "
-                                   "une heure ou contactez un administrateur.")
+def _mfa_limits(pending: UserSession) -> list[tuple[rate_limits.Limit, str, str]]:
+    """The code attempts allowed: per login (``MFA_MAX_ATTEMPTS``) and per account over the
+    hour, all its logins together (``MFA_MAX_FAILURES_PER_HOUR``), with the message shown
+    beyond each."""
+    config = current_app.config
+    return [
+        (rate_limits.Limit("mfa_session", config["MFA_MAX_ATTEMPTS"], dt.timedelta(
+            hours=config["SESSION_MAX_HOURS"])), str(pending.id),
+         "Trop de codes erronés : reconnectez-vous avec votre mot de passe."),
+        (rate_limits.Limit("mfa_compte", config["MFA_MAX_FAILURES_PER_HOUR"],
+                           dt.timedelta(hours=1)), str(pending.user_id),
+         "Trop de codes erronés pour ce compte : réessayez dans une heure ou contactez un "
+         "administrateur."),
+    ]
+
+
+def _count_code_attempt(pending: UserSession):
+    """Counted (and committed) before the code is checked, like a password: an attempt
+    beyond a limit, even among parallel ones, never reaches the check."""
+    refused = [message for limit, key, message in _mfa_limits(pending)
+               if rate_limits.hit(limit, key)]
+    db.session.commit()
+    return _back_to_login(pending, refused[-1]) if refused else None
 
 
 def _back_to_login(pending: UserSession, message: str):
@@ -243,7 +258,7 @@ def _back_to_login(pending: UserSession, message: str):
 
 
 def _wrong_code(pending: UserSession, form: MfaCodeForm, message: str):
-    """A wrong code: after MFA_MAX_ATTEMPTS in this login, back to the password."""
+    """A wrong code: the last one allowed in this login goes back to the password."""
     pending.mfa_failures = (pending.mfa_failures or 0) + 1
     if pending.mfa_failures >= current_app.config["MFA_MAX_ATTEMPTS"]:
         return _back_to_login(pending, "Trop de codes erronés : reconnectez-vous avec votre "
@@ -254,6 +269,8 @@ def _wrong_code(pending: UserSession, form: MfaCodeForm, message: str):
 
 
 def _second_factor_passed(pending: UserSession) -> str:
+    for limit, key, _message in _mfa_limits(pending):
+        rate_limits.reset(limit, key)
     pending.mfa_passed_at = clock.now()
     session[SESSION_KEY] = sessions.renew_key(pending)
     return _finish_login(pending.user, _safe_next(session.pop(NEXT_KEY, None)))
@@ -270,7 +287,7 @@ def mfa_verify():
         return redirect(url_for("auth.mfa_enrol"))
     form = MfaCodeForm()
     if form.validate_on_submit():
-        blocked = _account_blocked(pending)
+        blocked = _count_code_attempt(pending)
         if blocked is not None:
             return blocked
         if mfa.verify(user, form.code.data):
@@ -295,7 +312,7 @@ def mfa_enrol():
     db.session.commit()  # the same pending secret is shown again on reload
     form = MfaCodeForm()
     if form.validate_on_submit():
-        blocked = _account_blocked(pending)
+        blocked = _count_code_attempt(pending)
         if blocked is not None:
             return blocked
         try:

@@ -27,7 +27,7 @@ from backoffice.extensions import db
 from backoffice.models import (Candidate, Candidature, CandidatureState, Channel, Delegation,
                                DelegationState, Formation, FormationState, MessageStatus,
                                OutboundMessage, PrescriberProfile, RateLimit, Session,
-                               SessionState, Token)
+                               SessionState, Token, UserSession)
 from backoffice.notifications import queue_email
 from backoffice.scheduler import Job, JobResult
 
@@ -225,6 +225,19 @@ def purge_rate_limits(*, at, batch_size, dry_run) -> JobResult:
     return JobResult(count, count, f"{_plural(count, 'compteur de tentatives supprimé', 'compteurs de tentatives supprimés')}")
 
 
+def purge_sessions(*, at, batch_size, dry_run) -> JobResult:
+    """Login sessions older than ``sessions.HISTORY`` are deleted: none can still be used
+    (``SESSION_MAX_HOURS``), and the « Sessions de connexion » history stops there."""
+    from backoffice.services import sessions
+
+    condition = UserSession.created_at < at - sessions.HISTORY
+    count = db.session.scalar(select(func.count()).select_from(UserSession).where(condition))
+    if not dry_run:
+        db.session.execute(delete(UserSession).where(condition))
+        db.session.commit()
+    return JobResult(count, count, f"{_plural(count, 'session ancienne supprimée', 'sessions anciennes supprimées')}")
+
+
 # -- retention (RGPD) ---------------------------------------------------------------------------
 def _last_activity():
     latest = (select(func.max(Candidature.updated_at))
@@ -417,6 +430,8 @@ SCHEDULE = [
         {"minute": 17}, "toutes les heures"),
     Job("purge_compteurs", "Suppression des compteurs de tentatives échus", purge_rate_limits,
         {"hour": 4, "minute": 30}, "chaque nuit à 4 h 30"),
+    Job("purge_sessions", "Suppression des sessions de connexion anciennes", purge_sessions,
+        {"hour": 4, "minute": 40}, "chaque nuit à 4 h 40"),
     Job("purge_rgpd", "Anonymisation des données anciennes (RGPD)", purge_personal_data,
         {"hour": 4, "minute": 0}, "chaque nuit à 4 h"),
 ]

@@ -368,9 +368,9 @@ def _failure(returncode: int, stderr: str, limits: Limits) -> str | None:
         (lines[-1] if lines else "erreur inconnue")
 
 
-def _finish(job_id: int, *, error: str | None = None, result: dict | None = None,
-            problems: list[str] | None = None) -> None:
-    """End a run that is still running (a finished run is left as it is)."""
+def _lock_running(job_id: int):
+    """The run ``job_id``, locked, if it is still running (None otherwise: it has ended or
+    was given up, and nothing may change it any more)."""
     from backoffice.extensions import db
     from backoffice.models import JobRun, JobRunStatus
 
@@ -379,6 +379,18 @@ def _finish(job_id: int, *, error: str | None = None, result: dict | None = None
                              .with_for_update()).scalar_one_or_none()
     if run is None or run.status != JobRunStatus.EN_COURS:
         db.session.rollback()
+        return None
+    return run
+
+
+def _finish(job_id: int, *, error: str | None = None, result: dict | None = None,
+            problems: list[str] | None = None) -> None:
+    """End a run that is still running (a finished run is left as it is)."""
+    from backoffice.extensions import db
+    from backoffice.models import JobRunStatus
+
+    run = _lock_running(job_id)
+    if run is None:
         return
     state = state_of(run)
     state["etape"] = "terminé"
@@ -457,13 +469,10 @@ def _activate(job_id: int, name: str, content: str, state: dict) -> None:
 
     from backoffice import rules_engine
     from backoffice.extensions import db
-    from backoffice.models import JobRun, JobRunStatus, User
+    from backoffice.models import JobRunStatus, User
 
-    db.session.rollback()
-    run = db.session.execute(select(JobRun).where(JobRun.id == job_id)
-                             .with_for_update()).scalar_one_or_none()
-    if run is None or run.status != JobRunStatus.EN_COURS:
-        db.session.rollback()
+    run = _lock_running(job_id)
+    if run is None:
         return
     author = db.session.get(User, state["auteur_id"]) if state.get("auteur_id") else None
     try:

@@ -170,6 +170,20 @@ def test_expired_and_used_links_are_deleted(db, at_now):
     assert _count(db, Token) == 1
 
 
+def test_login_sessions_older_than_the_history_are_deleted(db, at_now):
+    """« Sessions de connexion » keeps 90 days: older rows go, recent ones stay."""
+    from backoffice.models import UserSession
+
+    user = create_user()
+    for age, key in ((91 * DAY, "a" * 64), (89 * DAY, "b" * 64), (DAY, "c" * 64)):
+        db.session.add(UserSession(user=user, key_hash=key, created_at=NOW - age,
+                                   last_seen_at=NOW - age))
+    db.session.commit()
+    first, second = _twice("purge_sessions")
+    assert (first.rows_changed, second.rows_changed) == (1, 0)
+    assert _count(db, UserSession) == 2
+
+
 def test_retention_purge_notices_then_anonymises(db, at_now):
     with clock.frozen(NOW - 2 * 365 * DAY - 5 * DAY):
         old = create_candidate(email="ancien@exemple.fr", nom="Dupont-Léger",

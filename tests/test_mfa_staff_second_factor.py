@@ -260,3 +260,46 @@ def test_demo_code_prints_the_code_a_demo_staff_account_accepts(app):
     result = app.test_cli_runner().invoke(args=["demo-code"])
     assert result.exit_code == 0
     assert result.output.strip() == pyotp.TOTP(demo.DEMO_TOTP_SECRET).at(clock.now())
+
+
+def test_parallel_codes_in_one_login_check_at_most_five(app, client, db, dialect,
+                                                        monkeypatch):
+    """20 wrong codes posted at the same instant with one session cookie (after the
+    password): at most MFA_MAX_ATTEMPTS of them are checked, every answer is a page or a
+    redirect (no 500). On PostgreSQL: SQLite serialises writers (« database is locked »
+    for parallel read-then-write transactions)."""
+    import threading
+
+    if dialect != "postgresql":
+        pytest.skip("parallel writers are tested on PostgreSQL")
+
+    checks: list[str] = []
+    real = mfa.verify
+
+    def counting(user, code):
+        checks.append(code)  # list.append is atomic: safe from threads
+        return real(user, code)
+    monkeypatch.setattr(mfa, "verify", counting)
+    user = factories.create_staff(StaffRole.MODERATEUR)
+    db.session.commit()
+    _password_only(client, user)
+    token = csrf_token(_get(client, CODE_PAGE).text)
+    cookie = client.get_cookie("session").value  # with the token the page put in it
+    wrong = "000000" if _code() != "000000" else "111111"
+    barrier = threading.Barrier(20)
+    answers: list[int] = [0] * 20
+
+    def attempt(index):
+        browser = app.test_client()
+        browser.set_cookie("session", cookie, domain="localhost")
+        barrier.wait()
+        answers[index] = browser.post(CODE_PAGE, data={"code": wrong,
+                                                       "csrf_token": token}).status_code
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert set(answers) <= {200, 302} and 0 not in answers
+    assert 1 <= len(checks) <= 5

@@ -18,13 +18,17 @@ import datetime as dt
 import secrets
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from backoffice import clock, workflow
 from backoffice.extensions import db
 from backoffice.models import SessionEndReason, User, UserSession
 
 TOUCH_EVERY = dt.timedelta(minutes=1)
+
+
+# How long ended sessions stay in the « Sessions de connexion » history (job purge_sessions).
+HISTORY = dt.timedelta(days=90)
 
 
 def idle_limit(user: User) -> dt.timedelta:
@@ -105,13 +109,6 @@ def end_all(user: User, reason: str, *, keep: UserSession | None = None) -> int:
         end(row, reason)
     db.session.flush()
     return len(rows)
-
-
-def recent_mfa_failures(user: User, *, within: dt.timedelta = dt.timedelta(hours=1)) -> int:
-    """Wrong second-factor codes of ``user`` over the logins of the last ``within``."""
-    return db.session.scalar(select(func.coalesce(func.sum(UserSession.mfa_failures), 0))
-                             .where(UserSession.user_id == user.id,
-                                    UserSession.created_at >= clock.now() - within))
 
 
 def open_sessions(user: User) -> list[UserSession]:

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, request
 from flask_login import current_user, login_required
 from markupsafe import escape
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
 from werkzeug.exceptions import HTTPException
 
-from backoffice import input_guard
+from backoffice import database_errors, input_guard
 from backoffice.auth import user_memberships
 from backoffice.extensions import db
 
@@ -41,6 +41,9 @@ ERROR_PAGES = {
                                  "vérifiez-les et recommencez."),
     429: ("Trop de requêtes", "Trop de demandes en peu de temps : patientez quelques minutes "
                               "avant de recommencer."),
+    503: ("Service momentanément indisponible", "La base de données ne répond pas pour le "
+                                                "moment : rien n'a été enregistré. "
+                                                "Réessayez dans quelques instants."),
     500: ("Erreur interne", "Une erreur inattendue s'est produite ; elle a été enregistrée."),
 }
 FALLBACK_PAGE = ('<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8"><title>{title}'
@@ -85,6 +88,16 @@ def register_error_pages(app) -> None:
         log.warning("bad input reached the database: %s", error.orig)
         return error_page(400, text="Une valeur envoyée n'est pas acceptée (caractère ou "
                                     "nombre hors limites) : vérifiez la saisie et recommencez.")
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(error: DBAPIError):
+        if not database_errors.is_transient(error):
+            raise error
+        log.warning("database unavailable: %s", error.orig)
+        database_errors.mark(request.environ)  # a GET is run once more (RetryOnce)
+        db.session.remove()  # the dead connection is thrown away with its transaction
+        body, code = error_page(503)
+        return body, code, {"Retry-After": "5"}
 
     @app.errorhandler(500)
     def _internal_error(error):
