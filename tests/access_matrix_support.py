@@ -14,9 +14,10 @@ import json
 
 from backoffice import clock
 from backoffice.extensions import db
-from backoffice.models import (JobRun, JobRunStatus, LoginThrottle, OutboundMessage,
-                               RuleSetVersion, StaffRole, StructureKind, Token, TokenPurpose,
-                               TransitionLog, UserState)
+from backoffice.models import (JobRun, JobRunStatus, MfaRecoveryCode, OutboundMessage,
+                               PersonalDataAccess, RateLimit, RuleSetVersion, StaffRole,
+                               StructureKind, Token, TokenPurpose, TransitionLog, UserSession,
+                               UserState)
 from tests import factories
 from tests.conftest import csrf_token, login
 
@@ -87,6 +88,9 @@ def build_world() -> tuple[dict[str, object], dict[str, int | str]]:
         factories.create_user(), of_x.siret, role="declarant", state="refusee")
     revoked_delegation = factories.create_delegation(users["ofg_X"], of_x.siret,
                                                      state="revoquee")
+    # A staff account's habilitation: admins' business, hidden from moderators.
+    staff_habilitation = factories.create_habilitation(users["rules"], of_x.siret,
+                                                       role="declarant", state="demandee")
     referencing_request = factories.create_referencing_request(users["n1_X"])
     import_run = JobRun(job="import_catalogue", run_for=clock.now(), started_at=clock.now(),
                         status=JobRunStatus.SUCCES, dry_run=False, summary=json.dumps(
@@ -101,11 +105,19 @@ def build_world() -> tuple[dict[str, object], dict[str, int | str]]:
                         transition="valider", from_state="en_attente_validation",
                         to_state="en_attente_avis", actor_id=users["n2_X"].id)
     version = RuleSetVersion(ruleset="deadlines", version=1, content="rules: []\n")
-    throttle = LoginThrottle(scope="compte", key=member.email, failures=1)
+    rate_limit = RateLimit(scope="connexion_compte", key=member.email, count=1,
+                           window_start=clock.now())
+    # A session of X's member (not of a role's client: closing it must not log one out).
+    user_session = UserSession(user=member, key_hash="1" * 64)
+    recovery_code = MfaRecoveryCode(user=users["admin"], code_hash="2" * 64)
+    data_access = PersonalDataAccess(actor=users["admin"], actor_role=StaffRole.ADMIN,
+                                     candidate_id=candidate.id, what="fiche",
+                                     location="/admin/candidate/details/")
     tryout_run = JobRun(job="essai_regles", run_for=clock.now(), started_at=clock.now(),
                         status=JobRunStatus.SUCCES, dry_run=True,
                         summary=json.dumps({"jeu": "deadlines", "traites": 0, "total": 0}))
-    db.session.add_all([import_run, tryout_run, token, message, log, version, throttle])
+    db.session.add_all([import_run, tryout_run, token, message, log, version, rate_limit,
+                        user_session, recovery_code, data_access])
     db.session.flush()
     ids.update(
         structure=of_x.id, formation=formation.id, session=session.id,
@@ -114,12 +126,15 @@ def build_world() -> tuple[dict[str, object], dict[str, int | str]]:
         spare_formation=spare_formation.id, spare_session=spare_session.id,
         spare_entry_point=spare_entry_point.id, user=member.id, staff_user=users["admin"].id,
         account_request=account_request.id, affiliation=affiliation_request.id,
-        habilitation=habilitation.id, delegation=delegation.id,
+        habilitation=habilitation.id, staff_habilitation=staff_habilitation.id,
+        delegation=delegation.id,
         refused_habilitation=refused_habilitation.id, revoked_delegation=revoked_delegation.id,
         referencing=referencing_request.id, import_run=import_run.id, tryout_run=tryout_run.id,
         commune=session.commune_id, certification=formation.certification_id,
         token=token.id, message=message.id, transition_log=log.id,
-        ruleset_version=version.id, login_throttle=throttle.id, jeu="deadlines", siret=of_x.siret, today=dt.date.today().isoformat())
+        ruleset_version=version.id, rate_limit=rate_limit.id, user_session=user_session.id,
+        recovery_code=recovery_code.id, data_access=data_access.id, jeu="deadlines",
+        siret=of_x.siret, today=dt.date.today().isoformat())
     db.session.commit()
     return users, ids
 
