@@ -85,3 +85,26 @@ def test_the_user_lookup_of_every_admin_form_hides_staff_from_a_moderator(client
         response = client.get(url)
         assert response.status_code == 200, url
         assert json.loads(response.text) == [], url
+
+
+@pytest.mark.parametrize("role, may_set", [(StaffRole.MODERATEUR, False), (StaffRole.ADMIN, True)])
+def test_only_an_admin_sets_someone_s_password(client, db, role, may_set):
+    """A moderator's user form has no « Nouveau mot de passe » and a posted one is ignored:
+    setting a password would let them log in as that person."""
+    from tests.factories import PASSWORD
+    from tests.html_forms import form_data
+
+    member = create_member(create_structure(), profile_of="gestionnaire_of_general")
+    staff = create_staff(role)
+    db.session.commit()
+    login(client, staff)
+    url = f"/admin/user/edit/?id={member.id}"
+    page = client.get(url)
+    assert ('name="new_password"' in page.text) is may_set
+    data = form_data(page.text, "admin-form")
+    data["new_password"] = "Prise-de-controle-du-compte-2026"
+    response = client.post(url, data=data)
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert member.check_password(PASSWORD) is not may_set
+    assert member.check_password("Prise-de-controle-du-compte-2026") is may_set

@@ -139,13 +139,29 @@ class UserView(HideStaffUsersMixin, SecureModelView):
     def on_model_change(self, form, model, is_created):
         if form.staff_role.data and not has_role(StaffRole.ADMIN):
             raise ValidationError("Seul un administrateur peut attribuer un rôle d'équipe.")
-        if form.new_password.data:
+        password = getattr(form, "new_password", None)
+        if password is not None and password.data:
             from backoffice.services import accounts as account_service
 
-            account_service.set_password(model, form.new_password.data)
+            account_service.set_password(model, password.data)
+
+    # Setting someone's password is taking over their account: admins only (a moderator
+    # points the user to « Mot de passe oublié »).
+    def create_form(self, obj=None):
+        return self._without_password_for_moderators(super().create_form(obj))
+
+    def edit_form(self, obj=None):
+        return self._without_password_for_moderators(super().edit_form(obj))
+
+    @staticmethod
+    def _without_password_for_moderators(form):
+        if not has_role(StaffRole.ADMIN):
+            del form.new_password
+        return form
 
     def on_form_prefill(self, form, id):
-        form.new_password.data = ""
+        if getattr(form, "new_password", None) is not None:  # a removed field is None
+            form.new_password.data = ""
 
     @action("reinitialiser_mfa", "Réinitialiser la double authentification",
             "Réinitialiser la double authentification des comptes sélectionnés ? Ils "
