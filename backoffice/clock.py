@@ -38,6 +38,16 @@ def now() -> dt.datetime:
     return dt.datetime.now(UTC)
 
 
+def lease_now() -> dt.datetime:
+    """The instant for leases (``OutboundMessage.claimed_until``): the real time, or the
+    clock a test fixed with ``set_now``, but never the instant a job runs *for*: a job may
+    run for a fixed instant while its work takes minutes, and a lease must expire in time
+    as it passes."""
+    if _fixed is not None:
+        return _fixed
+    return dt.datetime.now(UTC)
+
+
 def today() -> dt.date:
     """Today's date in Europe/Paris (the date users see)."""
     return now().astimezone(PARIS).date()

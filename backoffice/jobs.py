@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import smtplib
 import ssl
 import urllib.error
 import urllib.request
 from email.message import EmailMessage
+from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import delete, exists, func, or_, select, update
@@ -32,6 +34,7 @@ from backoffice.notifications import queue_email
 from backoffice.scheduler import Job, JobResult
 
 MAX_ATTEMPTS = 5
+LEASE = dt.timedelta(minutes=5)  # a sender's claim on one message (one SMTP or HTTP call)
 RETRY_BASE = dt.timedelta(minutes=5)  # 5, 10, 20, 40 minutes…
 
 
@@ -293,6 +296,58 @@ def _due_messages(channel: str, at):
                                          OutboundMessage.next_attempt_at <= at)
 
 
+def _unclaimed(now):
+    return or_(OutboundMessage.claimed_until.is_(None), OutboundMessage.claimed_until < now)
+
+
+def _claimed_messages(channel: str, at, batch_size: int):
+    """Yield ``(batch_number, message)`` for each due message of ``channel`` that this
+    sender has claimed: the lease (a token of its own, ``claimed_until`` = now + LEASE) is
+    set by one conditional UPDATE and committed *before* the message is yielded, so only
+    one sender at a time can get it. Messages another sender holds are skipped; the caller
+    sends, then records the outcome and clears the lease (``_release``) and commits."""
+    token = secrets.token_hex(16)
+    last_id, number = 0, 0
+    while True:
+        ids = list(db.session.scalars(
+            select(OutboundMessage.id)
+            .where(OutboundMessage.channel == channel,
+                   OutboundMessage.status == MessageStatus.EN_ATTENTE,
+                   OutboundMessage.next_attempt_at <= at, OutboundMessage.id > last_id,
+                   _unclaimed(clock.lease_now()))
+            .order_by(OutboundMessage.id).limit(batch_size)))
+        db.session.commit()
+        if not ids:
+            return
+        number += 1
+        for message_id in ids:
+            now = clock.lease_now()
+            claimed = db.session.execute(
+                update(OutboundMessage)
+                .where(OutboundMessage.id == message_id,
+                       OutboundMessage.status == MessageStatus.EN_ATTENTE,
+                       OutboundMessage.next_attempt_at <= at, _unclaimed(now))
+                .values(claim_token=token, claimed_until=now + LEASE)
+                .execution_options(synchronize_session=False)).rowcount == 1
+            db.session.commit()
+            if claimed:
+                message = db.session.get(OutboundMessage, message_id, populate_existing=True)
+                if message.claim_token == token:
+                    yield number, message
+        last_id = ids[-1]
+
+
+def _release(message: OutboundMessage) -> None:
+    message.claim_token = message.claimed_until = None
+
+
+def _record_sent(message: OutboundMessage, at) -> None:
+    message.status, message.sent_at = MessageStatus.ENVOYE, at
+    message.attempts += 1
+    message.sealed_links = None
+    _release(message)
+
+
 def _record_failure(message: OutboundMessage, error: Exception, at, *,
                     final: bool = False) -> None:
     message.attempts += 1
@@ -302,52 +357,66 @@ def _record_failure(message: OutboundMessage, error: Exception, at, *,
         message.sealed_links = None  # a secret is kept no longer than it can serve
     else:
         message.next_attempt_at = at + RETRY_BASE * 2 ** (message.attempts - 1)
+    _release(message)
+
+
+def _pending(channel: str, at) -> int:
+    return db.session.scalar(select(func.count()).select_from(
+        _due_messages(channel, at).subquery()))
 
 
 def send_emails(*, at, batch_size, dry_run) -> JobResult:
-    """Send queued e-mails through SMTP; retry with backoff, fail after MAX_ATTEMPTS.
-    Each message is committed as soon as it is sent, so a crash re-sends at most the
-    message in flight. Without SMTP settings, messages stay queued (readable in admin).
-    The sealed single-use links are put back only into the e-mail handed to SMTP, and
-    erased from the row once it is sent or has failed for good."""
+    """Send queued e-mails through SMTP, exactly once each whatever runs at the same time
+    (each message is claimed before it is sent, see ``_claimed_messages``); retry with
+    backoff, fail after MAX_ATTEMPTS. Without SMTP settings, messages stay queued
+    (readable in admin). The sealed single-use links are put back only into the e-mail
+    handed to SMTP, and erased from the row once it is sent or has failed for good."""
     config = current_app.config
-    pending = db.session.scalar(select(func.count()).select_from(
-        _due_messages(Channel.EMAIL, at).subquery()))
+    pending = _pending(Channel.EMAIL, at)
     if not config["SMTP_HOST"]:
         return JobResult(pending, 0, f"Aucun serveur SMTP configuré : "
                                      f"{_plural(pending, 'courriel reste', 'courriels restent')} en attente")
+    if dry_run:
+        return JobResult(pending, 0, f"{_plural(pending, 'courriel serait envoyé', 'courriels seraient envoyés')}")
     sent = failed = seen = 0
-    for batch in _batches(_due_messages(Channel.EMAIL, at), OutboundMessage, batch_size):
-        if dry_run:
-            seen += len(batch)
-            continue
-        try:
-            smtp = _smtp_connection(config)
-        except (OSError, smtplib.SMTPException) as error:
-            for message in batch:
+    smtp, smtp_batch, smtp_error = None, None, None
+    try:
+        for batch, message in _claimed_messages(Channel.EMAIL, at, batch_size):
+            seen += 1
+            if batch != smtp_batch:  # one SMTP connection per batch
+                if smtp is not None:
+                    _quit(smtp)
+                smtp, smtp_batch, smtp_error = None, batch, None
+                try:
+                    smtp = _smtp_connection(config)
+                except (OSError, smtplib.SMTPException) as error:
+                    smtp_error = error
+            try:
+                if smtp_error is not None:
+                    raise smtp_error
+                smtp.send_message(_email(message, config["MAIL_FROM"]))
+            except links.UnreadableLinks as error:
+                _record_failure(message, error, at, final=True)
+                failed += 1
+            except (OSError, smtplib.SMTPException) as error:
                 _record_failure(message, error, at)
                 failed += 1
+            else:
+                _record_sent(message, at)
+                sent += 1
             db.session.commit()
-            continue
-        with smtp:
-            for message in batch:
-                seen += 1
-                try:
-                    smtp.send_message(_email(message, config["MAIL_FROM"]))
-                except links.UnreadableLinks as error:
-                    _record_failure(message, error, at, final=True)
-                    failed += 1
-                except (OSError, smtplib.SMTPException) as error:
-                    _record_failure(message, error, at)
-                    failed += 1
-                else:
-                    message.status, message.sent_at = MessageStatus.ENVOYE, at
-                    message.attempts += 1
-                    message.sealed_links = None
-                    sent += 1
-                db.session.commit()
+    finally:
+        if smtp is not None:
+            _quit(smtp)
     return JobResult(seen, sent, f"{_plural(sent, 'courriel envoyé', 'courriels envoyés')}, "
                                  f"{_plural(failed, 'échec', 'échecs')}")
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()
 
 
 def _smtp_connection(config) -> smtplib.SMTP:
@@ -363,6 +432,20 @@ def _smtp_connection(config) -> smtplib.SMTP:
     return smtp
 
 
+def message_id_header(message: OutboundMessage) -> str:
+    """The SMTP Message-ID of ``message``: derived from its id and the host of
+    ``PUBLIC_BASE_URL``, the same at every attempt, so that a message sent again after a
+    sender was killed between SMTP's answer and the commit is recognised as the same."""
+    host = urlsplit(current_app.config["PUBLIC_BASE_URL"]).hostname or "backoffice"
+    return f"<outbound-{message.id}@{host}>"
+
+
+def hub_idempotency_key(message: OutboundMessage) -> str:
+    """The Idempotency-Key header sent to the hub: the key the message was queued with,
+    the same at every attempt (by default derived from its id)."""
+    return message.idempotency_key or f"outbound-{message.id}"
+
+
 def _email(message: OutboundMessage, sender: str) -> EmailMessage:
     """The e-mail handed to SMTP, with its sealed links put back (``UnreadableLinks``
     when they cannot be)."""
@@ -370,7 +453,7 @@ def _email(message: OutboundMessage, sender: str) -> EmailMessage:
                                         message.body_html)
     email = EmailMessage()
     email["From"], email["To"], email["Subject"] = sender, message.recipient, message.subject
-    email["Message-ID"] = f"<message-{message.id}@backoffice>"
+    email["Message-ID"] = message_id_header(message)
     email.set_content(body_text or "")
     if body_html:
         email.add_alternative(body_html, subtype="html")
@@ -378,32 +461,31 @@ def _email(message: OutboundMessage, sender: str) -> EmailMessage:
 
 
 def deliver_hub_messages(*, at, batch_size, dry_run) -> JobResult:
-    """POST queued hub messages (JSON) to ``HUB_ENDPOINT_URL``; retry with backoff."""
+    """POST queued hub messages (JSON) to ``HUB_ENDPOINT_URL``, exactly once each whatever
+    runs at the same time (claimed first, as e-mails); retry with backoff."""
     url = current_app.config["HUB_ENDPOINT_URL"]
-    pending = db.session.scalar(select(func.count()).select_from(
-        _due_messages(Channel.HUB, at).subquery()))
+    pending = _pending(Channel.HUB, at)
     if not url:
         return JobResult(pending, 0, f"Aucun hub configuré : "
                                      f"{_plural(pending, 'message reste', 'messages restent')} en attente")
+    if dry_run:
+        return JobResult(pending, 0, f"{_plural(pending, 'message serait envoyé', 'messages seraient envoyés')} au hub")
     sent = seen = 0
-    for batch in _batches(_due_messages(Channel.HUB, at), OutboundMessage, batch_size):
-        for message in batch:
-            seen += 1
-            if dry_run:
-                continue
-            body = json.dumps({"id": message.idempotency_key, **(message.payload or {})}).encode()
-            request = urllib.request.Request(url, data=body, method="POST", headers={
-                "Content-Type": "application/json", "Idempotency-Key": message.idempotency_key or ""})
-            try:
-                with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                    response.read()
-            except (urllib.error.URLError, OSError) as error:
-                _record_failure(message, error, at)
-            else:
-                message.status, message.sent_at = MessageStatus.ENVOYE, at
-                message.attempts += 1
-                sent += 1
-            db.session.commit()
+    for _batch, message in _claimed_messages(Channel.HUB, at, batch_size):
+        seen += 1
+        key = hub_idempotency_key(message)
+        body = json.dumps({"id": key, **(message.payload or {})}).encode()
+        request = urllib.request.Request(url, data=body, method="POST", headers={
+            "Content-Type": "application/json", "Idempotency-Key": key})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                response.read()
+        except (urllib.error.URLError, OSError) as error:
+            _record_failure(message, error, at)
+        else:
+            _record_sent(message, at)
+            sent += 1
+        db.session.commit()
     return JobResult(seen, sent, f"{_plural(sent, 'message envoyé', 'messages envoyés')} au hub")
 
 

@@ -2,7 +2,8 @@
 
 What it shows is what staff may read: single-use links appear as « lien masqué » in the
 bodies; their sealed value (``sealed_links``) is excluded from every list, detail, search,
-filter and export by the base view.
+filter and export by the base view. The lease of the sender delivering a message is
+shown as « En cours d'envoi jusqu'à » (its token means nothing to staff and is hidden).
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ class OutboundMessageView(ReadOnlyModelView):
     simple_list_pager = True
     column_list = ("channel", "recipient", "subject", "status", "attempts", "created_at",
                    "sent_at")
+    column_details_exclude_list = (*ReadOnlyModelView.column_details_exclude_list,
+                                   "claim_token")
     column_searchable_list = ("recipient", "subject")
     column_filters = (state_filter(OutboundMessage.channel, Channel, "Canal"),
                       state_filter(OutboundMessage.status, MessageStatus, "Statut"),
@@ -26,7 +29,8 @@ class OutboundMessageView(ReadOnlyModelView):
                      "payload": "Contenu (hub)", "related_type": "Objet lié",
                      "related_id": "Identifiant lié", "idempotency_key": "Clé d'unicité",
                      "last_error": "Dernière erreur", "next_attempt_at": "Prochaine tentative",
-                     "created_by_id": "Créé par"}
+                     "created_by_id": "Créé par",
+                     "claimed_until": "En cours d'envoi jusqu'à"}
 
 
 def register(admin) -> None:

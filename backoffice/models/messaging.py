@@ -4,6 +4,10 @@
 « lien masqué ». The real links are in ``sealed_links`` (encrypted, see
 ``backoffice/links.py``), a column no admin screen shows, erased once the message is sent
 or has failed for good.
+
+A sender claims a message before sending it (``claim_token``, ``claimed_until``: a lease
+committed first, see ``backoffice/jobs.py``), so that two senders running at once never
+both send it; the lease is cleared once the message is sent or its failure recorded.
 """
 from __future__ import annotations
 
@@ -55,5 +59,9 @@ class OutboundMessage(TimestampMixin, db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=clock.now)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The lease of the sender delivering the message now (None when no one is): another
+    # sender leaves it alone until ``claimed_until`` has passed (a sender killed mid-way).
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL"))
