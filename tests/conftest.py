@@ -7,6 +7,7 @@ lets tests use real transactions and threads.
 """
 from __future__ import annotations
 
+import asyncio
 import email
 import os
 import re
@@ -125,10 +126,16 @@ def free_port() -> int:
 
 
 class Inbox:
-    def __init__(self):
+    """The messages an SMTP server received; ``delay`` seconds per message, as a real
+    server takes."""
+
+    def __init__(self, delay: float = 0.0):
         self.messages: list[email.message.EmailMessage] = []
+        self.delay = delay
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
         return "250 Message accepted"
 
@@ -136,7 +143,12 @@ class Inbox:
 @pytest.fixture
 def smtp_server(app):
     """A real SMTP server on loopback (aiosmtpd); the app sends to it; yields its inbox."""
-    inbox, port = Inbox(), free_port()
+    yield from serve_smtp(app, Inbox())
+
+
+def serve_smtp(app, inbox: Inbox):
+    """Serve ``inbox`` on a free loopback port and point the app at it, while iterated."""
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     previous = {k: app.config[k] for k in ("SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS")}

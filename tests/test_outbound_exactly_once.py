@@ -5,49 +5,27 @@ sender killed mid-way leaves a lease that expires, and the next run sends the me
 with the same Message-ID / Idempotency-Key."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import email
 import http.server
 import threading
 import time
-from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from backoffice import clock, scheduler
 from backoffice.extensions import db
 from backoffice.jobs import LEASE
 from backoffice.models import Channel, OutboundMessage
-from tests.conftest import free_port
+from tests.conftest import Inbox, free_port, serve_smtp
 
 NOW = dt.datetime(2027, 3, 10, 9, 0, tzinfo=dt.timezone.utc)
 COUNT = 60
 
 
-class SlowInbox:
-    """An SMTP inbox that takes a little time per message, as a real server does."""
-
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        await asyncio.sleep(0.01)
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted"
-
-
 @pytest.fixture
 def smtp_inbox(app):
-    inbox, port = SlowInbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    previous = {k: app.config[k] for k in ("SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS")}
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_STARTTLS=False)
-    yield inbox
-    app.config.update(previous)
-    controller.stop()
+    """A real SMTP server that takes a little time per message, as a real server does."""
+    yield from serve_smtp(app, Inbox(delay=0.01))
 
 
 @pytest.fixture
