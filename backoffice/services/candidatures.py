@@ -18,7 +18,7 @@ import secrets
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from backoffice import clock, rules_engine, workflow
+from backoffice import clock, forms_engine, rules_engine, workflow
 from backoffice.extensions import db
 from backoffice.facts import candidate_duplicate_facts
 from backoffice.models import (Candidate, Candidature,
@@ -157,26 +157,47 @@ def check_duplicate(*, nom, prenom, date_naissance, identifiant_france_travail,
     raise DuplicateCandidate([v.message for v in violations], match)
 
 
-def create_candidate(form, *, membership: Membership) -> Candidate:
-    values = form.values()
+def clean_values(form_name: str, values, *, obj=None, context=None,
+                 optional: tuple[str, ...] = ()) -> dict:
+    """``values`` (a dict of strings or Python values) checked by the rules of
+    ``forms/<form_name>.yaml``, as cleaned Python values; for ``obj``, the names not given
+    keep its stored values. A refused value raises ``CandidatureError`` with the French
+    message of each field (« Label : message »), except a missing answer to the fields
+    named in ``optional``."""
+    cleaned = forms_engine.clean(form_name, values, context=context, obj=obj)
+    errors = {name: messages for name, messages in cleaned.errors.items()
+              if not (name in optional and cleaned.values[name] in (None, "", [], False))}
+    if errors:
+        raise CandidatureError([f"{label} : {message}" for name, label, message
+                                in cleaned.messages() if name in errors], errors)
+    return cleaned.values
+
+
+def _check_candidate_duplicate(values: dict, *, exclude_id: int | None = None) -> None:
     check_duplicate(nom=values.get("nom"), prenom=values.get("prenom"),
                     date_naissance=values.get("date_naissance"),
-                    identifiant_france_travail=values.get("identifiant_france_travail"))
+                    identifiant_france_travail=values.get("identifiant_france_travail"),
+                    exclude_id=exclude_id)
+
+
+def create_candidate(values, *, membership: Membership) -> Candidate:
+    """A new candidate in the directory from the fields of ``forms/candidate.yaml``;
+    ``DuplicateCandidate`` when the person is already there."""
+    cleaned = clean_values("candidate", values)
+    _check_candidate_duplicate(cleaned)
     candidate = Candidate(created_by_structure_id=membership.structure_id,
                           last_activity_at=clock.now())
-    form.populate(candidate)
+    forms_engine.apply_values("candidate", cleaned, candidate)
     db.session.add(candidate)
     db.session.flush()
     return candidate
 
 
-def update_candidate(candidate: Candidate, form) -> None:
-    values = form.values()
-    check_duplicate(nom=values.get("nom"), prenom=values.get("prenom"),
-                    date_naissance=values.get("date_naissance"),
-                    identifiant_france_travail=values.get("identifiant_france_travail"),
-                    exclude_id=candidate.id)
-    form.populate(candidate)
+def update_candidate(candidate: Candidate, values) -> None:
+    """Change the fields given in ``values`` (a blank NIR keeps the stored one)."""
+    cleaned = clean_values("candidate", values, obj=candidate)
+    _check_candidate_duplicate(cleaned, exclude_id=candidate.id)
+    forms_engine.apply_values("candidate", cleaned, candidate)
     candidate.last_activity_at = clock.now()
     db.session.flush()
 
@@ -229,13 +250,27 @@ def _fields_of(violations) -> dict[str, list[str]]:
     return fields
 
 
-def save(candidature: Candidature, form, *, actor: User, membership: Membership,
+# A draft may be saved without the candidate's consent; submitting it needs it.
+DRAFT_MAY_LACK = ("consentement",)
+
+
+def candidature_context(session: Session) -> dict:
+    """What the candidature form's conditions read (the year of the cursus is asked for
+    an apprenticeship)."""
+    return {"formation_apprentissage": bool(session.formation.modalite_apprentissage)}
+
+
+def save(candidature: Candidature, values, *, actor: User, membership: Membership,
          submit: bool) -> None:
-    """Write the form into ``candidature`` and save it as a draft, then submit it when
-    ``submit`` (« Valider »): level 1 → waiting for a level 3; levels 2 and 3 → sent to
-    the OF. Refusals raise ``CandidatureError`` with the rules' messages."""
+    """Write ``values`` (the fields of ``forms/candidature.yaml``) into ``candidature``
+    and save it as a draft, then submit it when ``submit`` (« Valider »): level 1 →
+    waiting for a level 3; levels 2 and 3 → sent to the OF. Refusals raise
+    ``CandidatureError`` with the fields' or the rules' messages."""
+    cleaned = clean_values("candidature", values, obj=candidature,
+                           context=candidature_context(candidature.session),
+                           optional=() if submit else DRAFT_MAY_LACK)
     lock_candidate(candidature.candidate_id or candidature.candidate.id)
-    form.populate(candidature)
+    forms_engine.apply_values("candidature", cleaned, candidature)
     if candidature.id is None:
         db.session.add(candidature)
     candidature.candidate.last_activity_at = clock.now()

@@ -24,7 +24,6 @@ import logging
 import threading
 
 from sqlalchemy import exists, func, select
-from werkzeug.datastructures import MultiDict
 
 from backoffice import clock, forms_engine, rules_engine, workflow
 from backoffice.extensions import db
@@ -115,11 +114,24 @@ def has_pending_changes(formation: Formation) -> bool:
 
 
 # -- formations --------------------------------------------------------------------------
-def create_formation(form, *, actor: User, structure: Structure) -> Formation:
+def clean_values(form_name: str, values, *, structure: Structure, obj=None) -> dict:
+    """``values`` (a dict of strings or Python values) checked by the rules of
+    ``forms/<form_name>.yaml``, as cleaned Python values; for ``obj``, the names not given
+    keep its stored values. Raises ``CatalogueError`` (« Label : message ; … », and the
+    messages by field) when a value is refused."""
+    cleaned = forms_engine.clean(form_name, values, context={"structure": structure}, obj=obj)
+    if not cleaned.ok:
+        raise CatalogueError(cleaned.summary(), fields=cleaned.errors)
+    return cleaned.values
+
+
+def create_formation(values, *, actor: User, structure: Structure) -> Formation:
+    """A new draft formation of ``structure`` from the fields of ``forms/formation.yaml``."""
+    cleaned = clean_values("formation", values, structure=structure)
     formation = Formation(reference=next_formation_reference(), structure=structure,
                           created_by=actor, state=FormationState.BROUILLON,
                           annees_cursus=[], extra={})
-    form.populate(formation)
+    forms_engine.apply_values("formation", cleaned, formation)
     if formation.organisme_formateur_id is None and formation.organisme_formateur is None:
         formation.organisme_formateur = structure
     db.session.add(formation)
@@ -127,9 +139,11 @@ def create_formation(form, *, actor: User, structure: Structure) -> Formation:
     return formation
 
 
-def update_formation(formation: Formation, form, *, actor: User) -> Formation:
+def update_formation(formation: Formation, values, *, actor: User) -> Formation:
+    """Change the fields given in ``values`` (the others keep their value)."""
+    cleaned = clean_values("formation", values, structure=formation.structure, obj=formation)
     mark_edited(formation)
-    form.populate(formation)
+    forms_engine.apply_values("formation", cleaned, formation)
     db.session.flush()
     return formation
 
@@ -163,20 +177,26 @@ def _check_session_values(session: Session, values: dict) -> None:
                 raise CatalogueError(DATES_LOCKED_MESSAGE, name)
 
 
-def create_session(formation: Formation, form, *, actor: User) -> Session:
+def create_session(formation: Formation, values, *, actor: User) -> Session:
+    """A new session of ``formation`` from the fields of ``forms/session.yaml``."""
+    cleaned = clean_values("session", values, structure=formation.structure)
     mark_edited(formation)
     session = Session(reference=next_session_reference(), state=SessionState.ACTIVE)
-    form.populate(session)
+    forms_engine.apply_values("session", cleaned, session)
     session.formation = formation
     db.session.add(session)
     db.session.flush()
     return session
 
 
-def update_session(session: Session, form, *, actor: User) -> Session:
-    _check_session_values(session, form.values())
+def update_session(session: Session, values, *, actor: User) -> Session:
+    """Change the fields given in ``values``; the dates of a session that started or has
+    candidatures stay as they are."""
+    cleaned = clean_values("session", values, structure=session.formation.structure,
+                           obj=session)
+    _check_session_values(session, cleaned)
     mark_edited(session.formation)
-    form.populate(session)
+    forms_engine.apply_values("session", cleaned, session)
     db.session.flush()
     return session
 
@@ -428,12 +448,59 @@ def import_csv(raw: bytes, *, actor: User, structure: Structure,
     return report
 
 
-def _form_errors(form) -> str:
-    return " ; ".join(f"{label} : {message}" for _, label, message in form.error_items())
+def _years(text: str) -> list[str]:
+    return [y for y in (part.strip() for part in text.replace(",", "|").split("|")) if y]
+
+
+def _formation_values(values: dict) -> dict:
+    """The formation fields a CSV line gives (empty columns are not given): plain values
+    for ``forms/formation.yaml``, the Certif Info code and the formateur's SIRET as ids."""
+    data: dict = {}
+    for name in FORMATION_COLUMNS:
+        value = values.get(name, "")
+        if not value:
+            continue
+        if name == "eligible_cpf":
+            data[name] = _yes_no(value) == "oui"
+        elif name.startswith("modalite_"):
+            data[name] = _yes_no(value)
+        else:
+            data[name] = value
+    if values.get("annees_cursus"):
+        data["annees_cursus"] = _years(values["annees_cursus"])
+    code = values.get("code_certifinfo")
+    if code:
+        certification_id = db.session.scalar(select(Certification.id).where(
+            Certification.code_certifinfo == code))
+        if certification_id is None:
+            raise CatalogueError(f"Code Certif Info inconnu : {code}.")
+        data["certification_id"] = certification_id
+    siret = values.get("siret_organisme_formateur", "").replace(" ", "")
+    if siret:
+        formateur_id = db.session.scalar(select(Structure.id).where(Structure.siret == siret))
+        if formateur_id is None:
+            raise CatalogueError(f"Organisme formateur introuvable (SIRET {siret}).")
+        data["organisme_formateur_id"] = formateur_id
+    return data
+
+
+def _session_values(values: dict, session: Session | None) -> dict:
+    """The session fields a CSV line gives; a new session is « date fixe » and open to
+    candidatures unless the line says otherwise."""
+    data: dict = {name: values[name] for name in SESSION_COLUMNS if values.get(name)}
+    if session is None:
+        data.setdefault("mode_entree", "date_fixe")
+        data["ouverte_candidature"] = True
+    commune_id = _find_commune(values.get("code_postal", ""), values.get("commune", ""))
+    if commune_id is not None:
+        data["commune_id"] = commune_id
+    return data
 
 
 def _import_line(number: int, values: dict, *, actor: User, structure: Structure,
                  created_here: dict) -> ImportLine:
+    """One line of the file: create or update its formation (and session), with the
+    rules of the formation and session forms (``CatalogueError`` « Label : message »)."""
     reference = values.get("reference_formation", "")
     key = (values.get("intitule", ""), values.get("code_certifinfo", ""))
     formation = None
@@ -446,53 +513,13 @@ def _import_line(number: int, values: dict, *, actor: User, structure: Structure
         formation = db.session.get(Formation, created_here[key])
 
     new_formation = formation is None
-    if new_formation or any(values.get(c) for c in FORMATION_COLUMNS):
-        formdata = MultiDict()
-        source = forms_engine.initial_values(forms_engine.get_definition("formation"),
-                                             formation) if formation is not None else {}
-        for name in FORMATION_COLUMNS:
-            value = values.get(name, "")
-            if not value and formation is not None:
-                current = source.get(name)
-                value = "" if current is None else (
-                    ("oui" if current else "non") if isinstance(current, bool) else str(current))
-            if name.startswith("modalite_") or name == "eligible_cpf":
-                value = _yes_no(value) if value else ""
-                if name == "eligible_cpf":
-                    value = "y" if value == "oui" else ""
-            formdata.add(name, value)
-        years = values.get("annees_cursus") or (
-            "|".join(str(y) for y in formation.annees_cursus or []) if formation else "")
-        for year in filter(None, (y.strip() for y in years.replace(",", "|").split("|"))):
-            formdata.add("annees_cursus", year)
-        code = values.get("code_certifinfo")
-        if code:
-            certification_id = db.session.scalar(select(Certification.id).where(
-                Certification.code_certifinfo == code))
-            if certification_id is None:
-                raise CatalogueError(f"Code Certif Info inconnu : {code}.")
-            formdata.add("certification_id", str(certification_id))
-        elif formation is not None and formation.certification_id:
-            formdata.add("certification_id", str(formation.certification_id))
-        siret = values.get("siret_organisme_formateur", "").replace(" ", "")
-        if siret:
-            formateur_id = db.session.scalar(select(Structure.id).where(Structure.siret == siret))
-            if formateur_id is None:
-                raise CatalogueError(f"Organisme formateur introuvable (SIRET {siret}).")
-            formdata.add("organisme_formateur_id", str(formateur_id))
-        elif formation is not None and formation.organisme_formateur_id:
-            formdata.add("organisme_formateur_id", str(formation.organisme_formateur_id))
-        form = forms_engine.build_form("formation", formdata=formdata,
-                                       context={"structure": structure},
-                                       meta={"csrf": False})
-        if not form.validate():
-            raise CatalogueError(_form_errors(form))
-        if new_formation:
-            formation = create_formation(form, actor=actor, structure=structure)
-            if not reference:
-                created_here[key] = formation.id
-        else:
-            update_formation(formation, form, actor=actor)
+    formation_values = _formation_values(values)
+    if new_formation:
+        formation = create_formation(formation_values, actor=actor, structure=structure)
+        if not reference:
+            created_here[key] = formation.id
+    elif any(values.get(c) for c in FORMATION_COLUMNS):
+        update_formation(formation, formation_values, actor=actor)
     else:
         mark_edited(formation)
 
@@ -506,34 +533,12 @@ def _import_line(number: int, values: dict, *, actor: User, structure: Structure
             if session is None:
                 raise CatalogueError(f"La session {session_reference} n'appartient pas à la "
                                      f"formation {formation.reference}.")
-        formdata = MultiDict()
-        for name in SESSION_COLUMNS:
-            value = values.get(name, "")
-            if not value and session is not None:
-                current = getattr(session, name)
-                value = "" if current is None else (
-                    current.strftime("%d/%m/%Y") if isinstance(current, dt.date)
-                    else str(current))
-            if name == "mode_entree" and not value:
-                value = "date_fixe"
-            formdata.add(name, value)
-        if session is None or session.ouverte_candidature:
-            formdata.add("ouverte_candidature", "y")
-        commune_id = _find_commune(values.get("code_postal", ""), values.get("commune", ""))
-        if commune_id is None and session is not None:
-            commune_id = session.commune_id
-        if commune_id is not None:
-            formdata.add("commune_id", str(commune_id))
-        form = forms_engine.build_form("session", formdata=formdata,
-                                       context={"structure": structure},
-                                       meta={"csrf": False})
-        if not form.validate():
-            raise CatalogueError(_form_errors(form))
+        session_values = _session_values(values, session)
         if session is None:
-            session = create_session(formation, form, actor=actor)
+            session = create_session(formation, session_values, actor=actor)
             session_outcome = f", session {session.reference} créée"
         else:
-            update_session(session, form, actor=actor)
+            update_session(session, session_values, actor=actor)
             session_outcome = f", session {session.reference} mise à jour"
     outcome = "créée" if new_formation else "mise à jour"
     return ImportLine(number, outcome, f"Formation {formation.reference} {outcome}"

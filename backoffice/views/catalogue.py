@@ -188,7 +188,8 @@ def new_formation():
     form = forms_engine.build_form("formation", context=_context())
     if form.validate_on_submit():
         try:
-            formation = service.create_formation(form, actor=current_user, structure=g.structure)
+            formation = service.create_formation(form.values(), actor=current_user,
+                                                 structure=g.structure)
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
@@ -214,7 +215,7 @@ def formation(formation_id: int):
                                     "d'autre : rechargez la page et recommencez.")
         else:
             try:
-                service.update_formation(formation, form, actor=current_user)
+                service.update_formation(formation, form.values(), actor=current_user)
                 db.session.commit()
             except (service.CatalogueError, workflow.ConflictError) as error:
                 db.session.rollback()
@@ -300,7 +301,7 @@ def new_session(formation_id: int):
     duplicates = []
     if form.validate_on_submit():
         try:
-            session = service.create_session(formation, form, actor=current_user)
+            session = service.create_session(formation, form.values(), actor=current_user)
             duplicates = service.duplicate_warnings(formation)
             if duplicates and not request.form.get("confirmer_doublon"):
                 db.session.rollback()
@@ -327,7 +328,7 @@ def session(session_id: int):
     form = forms_engine.build_form("session", obj=session, context=_context())
     if form.validate_on_submit():
         try:
-            service.update_session(session, form, actor=current_user)
+            service.update_session(session, form.values(), actor=current_user)
             db.session.commit()
         except service.CatalogueError as error:
             db.session.rollback()

@@ -159,7 +159,8 @@ def new_candidate(session_id: int):
             form.date_naissance.data = _parse_date(request.args.get("date_naissance"))
     if form.validate_on_submit():
         try:
-            candidate = service.create_candidate(form, membership=current_membership())
+            candidate = service.create_candidate(form.values(),
+                                                 membership=current_membership())
         except service.DuplicateCandidate as duplicate:
             db.session.rollback()
             for message in duplicate.messages:
@@ -207,7 +208,7 @@ def edit_candidate(candidate_id: int):
     form = forms_engine.build_form("candidate", obj=candidate)
     if form.validate_on_submit():
         try:
-            service.update_candidate(candidate, form)
+            service.update_candidate(candidate, form.values())
         except service.DuplicateCandidate as duplicate:
             db.session.rollback()
             form.form_errors.extend(duplicate.messages)
@@ -221,8 +222,8 @@ def edit_candidate(candidate_id: int):
 
 # -- the candidature form ------------------------------------------------------------------------
 def _candidature_form(candidature: Candidature | None, session: Session):
-    return forms_engine.build_form("candidature", obj=candidature, context={
-        "formation_apprentissage": bool(session.formation.modalite_apprentissage)})
+    return forms_engine.build_form("candidature", obj=candidature,
+                                   context=service.candidature_context(session))
 
 
 def _apply_errors(form, error: service.CandidatureError) -> None:
@@ -239,18 +240,20 @@ def _handle_candidature_form(candidature: Candidature, form, session: Session):
     """POST of the candidature form: « brouillon » or « valider ». Returns a response
     on success, ``None`` to show the form again with its errors."""
     action = request.form.get("action", "brouillon")
+    submit = action == "valider"
     valid = form.validate_on_submit()
-    if not valid and action == "brouillon" and "csrf_token" not in form.errors:
-        # A draft may be incomplete: only the consent is missing → still saved.
-        others = {k for k, v in form.errors.items() if v and k != "consentement"}
+    if not valid and not submit and "csrf_token" not in form.errors:
+        # What a draft may lack (the service decides) is not an error for a draft.
+        others = {k for k, v in form.errors.items() if v and k not in service.DRAFT_MAY_LACK}
         if not others:
-            form.consentement.errors = []
+            for name in service.DRAFT_MAY_LACK:
+                form[name].errors = []
             valid = True
     if not valid:
         return None
     try:
-        service.save(candidature, form, actor=current_user, membership=current_membership(),
-                     submit=action == "valider")
+        service.save(candidature, form.values(), actor=current_user,
+                     membership=current_membership(), submit=submit)
     except service.CandidatureError as error:
         db.session.rollback()
         _apply_errors(form, error)
