@@ -12,6 +12,7 @@ waits, then counts what the first one committed.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 
@@ -37,6 +38,10 @@ class CandidatureError(DomainError):
         self.messages = [messages] if isinstance(messages, str) else list(messages)
         super().__init__(" ".join(self.messages))
         self.fields = fields or {}
+
+
+class CandidatureNotFound(CandidatureError):
+    """The candidature is not one the actor may see (a page answers 404)."""
 
 
 class DuplicateCandidate(CandidatureError):
@@ -345,6 +350,40 @@ def give_avis(candidature: Candidature, avis: str, *, actor: User,
     if avis == CandidatureState.RETENUE:
         candidature.etape_suivi = FollowUpStep.INSCRIPTION
     _fire(candidature, transition, actor=actor, reason=motif)
+
+
+@dataclasses.dataclass
+class BulkAvis:
+    """What ``give_avis_to_many`` did: how many avis were recorded, and one French line
+    per refused candidature (« reference : why »)."""
+
+    done: int
+    refused: list[str]
+
+
+def give_avis_to_many(candidature_ids, avis: str, *, actor: User, membership: Membership,
+                      motif: str | None = None) -> BulkAvis:
+    """The same avis on several candidatures of the OF: each in a savepoint, so that one
+    refusal (no place left, already decided) does not cancel the others; the caller
+    commits once. ``CandidatureNotFound`` when an id is not a candidature the OF sees
+    (nothing is changed then)."""
+    ids = [ident for ident in candidature_ids if ident > 0]
+    if not ids:
+        raise CandidatureError("Cochez au moins une candidature.")
+    candidatures = [get_for_of(ident, membership) for ident in ids]
+    if any(candidature is None for candidature in candidatures):
+        raise CandidatureNotFound("Candidature introuvable.")
+    outcome = BulkAvis(done=0, refused=[])
+    for candidature in candidatures:
+        savepoint = db.session.begin_nested()
+        try:
+            give_avis(candidature, avis, actor=actor, motif=motif)
+            savepoint.commit()
+            outcome.done += 1
+        except CandidatureError as error:
+            savepoint.rollback()
+            outcome.refused.append(f"{candidature.reference} : {' '.join(error.messages)}")
+    return outcome
 
 
 def _check_places(candidature: Candidature) -> None:
