@@ -18,6 +18,7 @@ import secrets
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from backoffice import clock, forms_engine, rules_engine, workflow
 from backoffice.extensions import db
@@ -94,6 +95,47 @@ def get_for_prescriber(candidature_id: int, membership: Membership) -> Candidatu
 def get_for_of(candidature_id: int, membership: Membership) -> Candidature | None:
     return db.session.scalar(select(Candidature).where(
         Candidature.id == candidature_id, of_scope(membership)))
+
+
+# -- lists -------------------------------------------------------------------------------------
+def candidature_list(scope, states, *, q: str = "", session_id: int | None = None,
+                     page: int = 1, per_page: int = 20):
+    """One page of candidatures in ``scope`` and ``states`` (filter on the reference,
+    the session reference or the candidate's name), eagerly loaded."""
+    conditions = [scope, Candidature.state.in_(states)]
+    if session_id:
+        conditions.append(Candidature.session_id == session_id)
+    q = (q or "").strip()
+    if q:
+        key = name_key(q)
+        matches = [Candidature.reference == q,
+                   Candidature.session_id.in_(select(Session.id).where(Session.reference == q))]
+        if key:
+            matches.append(Candidature.candidate_id.in_(select(Candidate.id).where(
+                Candidate.nom_normalise.startswith(key, autoescape=True))))
+        conditions.append(or_(*matches))
+    total = db.session.scalar(select(func.count(Candidature.id)).where(*conditions)) or 0
+    pages = max(1, -(-total // per_page))
+    page = max(1, min(page, pages))
+    items = list(db.session.scalars(
+        select(Candidature).where(*conditions)
+        .options(joinedload(Candidature.candidate),
+                 joinedload(Candidature.session).joinedload(Session.formation)
+                 .joinedload(Formation.organisme_formateur),
+                 joinedload(Candidature.session).joinedload(Session.formation)
+                 .joinedload(Formation.structure),
+                 joinedload(Candidature.session).joinedload(Session.organisme_formateur),
+                 joinedload(Candidature.prescriber_user),
+                 joinedload(Candidature.prescriber_structure))
+        .order_by(Candidature.submitted_at.desc().nulls_last(), Candidature.id.desc())
+        .offset((page - 1) * per_page).limit(per_page)).unique())
+    return items, total, page, pages
+
+
+def count_by_state(scope) -> dict[str, int]:
+    """The number of candidatures in ``scope`` by state (the counters of the tabs)."""
+    return dict(db.session.execute(select(Candidature.state, func.count(Candidature.id))
+                                   .where(scope).group_by(Candidature.state)).all())
 
 
 # -- candidates ------------------------------------------------------------------------------

@@ -21,9 +21,11 @@ import datetime as dt
 import io
 import json
 import logging
+import math
 import threading
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy.orm import joinedload
 
 from backoffice import clock, forms_engine, rules_engine, workflow
 from backoffice.extensions import db
@@ -111,6 +113,103 @@ def mark_edited(formation: Formation) -> None:
 
 def has_pending_changes(formation: Formation) -> bool:
     return formation.validated_snapshot is not None
+
+
+# -- « Mon catalogue » ---------------------------------------------------------------------
+CATALOGUE_TABS = ("publiees", "creees", "modifiees", "brouillons", "archivees", "supprimees")
+
+
+@dataclasses.dataclass
+class CataloguePage:
+    """One page of a tab of « Mon catalogue »: (formation, number of active sessions,
+    first start, last end) rows, and the counter of every tab."""
+
+    rows: list
+    total: int
+    page: int
+    pages: int
+    counts: dict[str, int]
+
+
+def _tab_condition(tab: str, today):
+    """The formations of a tab of « Mon catalogue » (``None``: all of them)."""
+    if tab == "publiees":
+        return Formation.state == FormationState.VALIDEE
+    if tab == "creees":
+        return Formation.state == FormationState.EN_ATTENTE_MODERATION
+    if tab == "modifiees":
+        return or_(Formation.state == FormationState.MODIFIEE,
+                   and_(Formation.state == FormationState.VALIDEE,
+                        Formation.validated_snapshot.is_not(None)))
+    if tab == "brouillons":
+        return Formation.state.in_((FormationState.BROUILLON, FormationState.COMPLEMENT_DEMANDE))
+    if tab == "archivees":
+        return Formation.state == FormationState.ARCHIVEE
+    if tab == "supprimees":
+        return Formation.state == FormationState.SUPPRIMEE
+    return None
+
+
+def _alert_condition(stats, today):
+    """Formations needing action: complement demanded, every session ended, certification
+    no longer active."""
+    live = Formation.state.in_((FormationState.VALIDEE, FormationState.MODIFIEE,
+                                FormationState.EN_ATTENTE_MODERATION))
+    return or_(Formation.state == FormationState.COMPLEMENT_DEMANDE,
+               and_(live, stats.c.nb_sessions > 0, stats.c.last_end < today),
+               and_(Formation.state != FormationState.SUPPRIMEE,
+                    Certification.active.is_(False)))
+
+
+def catalogue_page(structure: Structure, tab: str, *, q: str = "", page: int = 1,
+                   per_page: int = 20, today: dt.date | None = None) -> CataloguePage:
+    """The formations of ``structure`` in ``tab`` (one of ``CATALOGUE_TABS``, or
+    ``alerte``: those needing action), filtered on the title, the reference or the
+    funding, most recently changed first; with the counter of every tab."""
+    today = today or clock.today()
+    stats = (select(Session.formation_id.label("formation_id"),
+                    func.count(Session.id).label("nb_sessions"),
+                    func.min(Session.date_debut).label("first_start"),
+                    func.max(Session.date_fin).label("last_end"))
+             .where(Session.state == SessionState.ACTIVE)
+             .group_by(Session.formation_id).subquery())
+    base = (select(Formation, stats.c.nb_sessions, stats.c.first_start, stats.c.last_end)
+            .outerjoin(stats, stats.c.formation_id == Formation.id)
+            .outerjoin(Certification, Certification.id == Formation.certification_id)
+            .where(Formation.structure_id == structure.id))
+    condition = (_alert_condition(stats, today) if tab == "alerte"
+                 else _tab_condition(tab, today))
+    base = base.where(condition)
+    if q:
+        like = f"%{q.lower()}%"
+        base = base.where(or_(func.lower(Formation.intitule).like(like),
+                              Formation.reference.like(like),
+                              func.lower(func.coalesce(Formation.financement, "")).like(like)))
+    total = db.session.scalar(select(func.count()).select_from(base.subquery()))
+    pages = max(math.ceil(total / per_page), 1)
+    page = min(max(page, 1), pages)
+    rows = db.session.execute(base.options(joinedload(Formation.certification))
+                              .order_by(Formation.updated_at.desc(), Formation.id.desc())
+                              .limit(per_page).offset((page - 1) * per_page)).all()
+    return CataloguePage(rows=rows, total=total, page=page, pages=pages,
+                         counts=_tab_counts(structure, stats, today))
+
+
+def _tab_counts(structure: Structure, stats, today) -> dict[str, int]:
+    """One aggregate query for the counters of every tab."""
+    def total(condition):
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    columns = [total(_tab_condition(tab, today)) for tab in CATALOGUE_TABS]
+    columns.append(total(_alert_condition(stats, today)))
+    row = db.session.execute(
+        select(*columns).select_from(Formation)
+        .outerjoin(stats, stats.c.formation_id == Formation.id)
+        .outerjoin(Certification, Certification.id == Formation.certification_id)
+        .where(Formation.structure_id == structure.id)).one()
+    counts = {tab: int(value or 0) for tab, value in zip(CATALOGUE_TABS, row)}
+    counts["alerte"] = int(row[-1] or 0)
+    return counts
 
 
 # -- formations --------------------------------------------------------------------------

@@ -11,8 +11,7 @@ from backoffice.extensions import db
 from backoffice.models import CandidatureState
 from backoffice.services import candidatures as service
 from backoffice.views import CsrfForm
-from backoffice.views.prescribers import (_page, candidature_list, shows_personal_data,
-                                          tab_counts)
+from backoffice.views.prescribers import _page, shows_personal_data
 
 bp = Blueprint("avis", __name__, url_prefix="/candidatures-of")
 
@@ -43,10 +42,10 @@ def candidatures():
     if tab not in TAB_STATES:
         tab = "a_traiter"
     scope = service.of_scope(membership)
-    items, total, page, pages = candidature_list(
+    items, total, page, pages = service.candidature_list(
         scope, TAB_STATES[tab], q=request.args.get("q", ""),
         session_id=request.args.get("session", type=int), page=_page())
-    counts = tab_counts(scope)
+    counts = service.count_by_state(scope)
     return render_template("prescription/of_candidatures.html", tabs=TABS, tab=tab,
                            items=items, total=total, page=page, pages=pages,
                            counts={code: sum(counts.get(s, 0) for s in states)

@@ -7,13 +7,12 @@ or rolls back on error. The domain work is in ``backoffice.services.catalogue``.
 """
 from __future__ import annotations
 
-import math
 from functools import wraps
 
 from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template,
                    request, url_for)
 from flask_login import current_user
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -80,35 +79,6 @@ def _context() -> dict:
 
 
 # -- Mon catalogue -------------------------------------------------------------------------
-def _tab_condition(tab: str, today):
-    if tab == "publiees":
-        return Formation.state == FormationState.VALIDEE
-    if tab == "creees":
-        return Formation.state == FormationState.EN_ATTENTE_MODERATION
-    if tab == "modifiees":
-        return or_(Formation.state == FormationState.MODIFIEE,
-                   and_(Formation.state == FormationState.VALIDEE,
-                        Formation.validated_snapshot.is_not(None)))
-    if tab == "brouillons":
-        return Formation.state.in_((FormationState.BROUILLON, FormationState.COMPLEMENT_DEMANDE))
-    if tab == "archivees":
-        return Formation.state == FormationState.ARCHIVEE
-    if tab == "supprimees":
-        return Formation.state == FormationState.SUPPRIMEE
-    return None
-
-
-def _alert_condition(stats, today):
-    """Formations needing action: complement demanded, every session ended, certification
-    no longer active."""
-    live = Formation.state.in_((FormationState.VALIDEE, FormationState.MODIFIEE,
-                                FormationState.EN_ATTENTE_MODERATION))
-    return or_(Formation.state == FormationState.COMPLEMENT_DEMANDE,
-               and_(live, stats.c.nb_sessions > 0, stats.c.last_end < today),
-               and_(Formation.state != FormationState.SUPPRIMEE,
-                    Certification.active.is_(False)))
-
-
 @bp.route("/")
 @catalogue_required
 def index():
@@ -119,53 +89,14 @@ def index():
         return redirect(url_for(".import_csv"))
     today = clock.today()
     query_text = (request.args.get("q") or "").strip()
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
-    stats = (select(Session.formation_id.label("formation_id"),
-                    func.count(Session.id).label("nb_sessions"),
-                    func.min(Session.date_debut).label("first_start"),
-                    func.max(Session.date_fin).label("last_end"))
-             .where(Session.state == SessionState.ACTIVE)
-             .group_by(Session.formation_id).subquery())
-    base = (select(Formation, stats.c.nb_sessions, stats.c.first_start, stats.c.last_end)
-            .outerjoin(stats, stats.c.formation_id == Formation.id)
-            .outerjoin(Certification, Certification.id == Formation.certification_id)
-            .where(Formation.structure_id == g.structure.id))
-    condition = (_alert_condition(stats, today) if tab == "alerte"
-                 else _tab_condition(tab, today))
-    base = base.where(condition)
-    if query_text:
-        like = f"%{query_text.lower()}%"
-        base = base.where(or_(func.lower(Formation.intitule).like(like),
-                              Formation.reference.like(like),
-                              func.lower(func.coalesce(Formation.financement, "")).like(like)))
-    total = db.session.scalar(select(func.count()).select_from(base.subquery()))
-    pages = max(math.ceil(total / PAGE_SIZE), 1)
-    page = min(page, pages)
-    rows = db.session.execute(base.options(joinedload(Formation.certification))
-                              .order_by(Formation.updated_at.desc(), Formation.id.desc())
-                              .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
-    counts = _tab_counts(stats, today)
-    return render_template("catalogue/index.html", tabs=TABS, tab=tab, rows=rows,
-                           total=total, page=page, pages=pages, q=query_text, counts=counts,
+    listing = service.catalogue_page(
+        g.structure, tab, q=query_text, page=max(request.args.get("page", 1, type=int) or 1, 1),
+        per_page=PAGE_SIZE, today=today)
+    return render_template("catalogue/index.html", tabs=TABS, tab=tab, rows=listing.rows,
+                           total=listing.total, page=listing.page, pages=listing.pages,
+                           q=query_text, counts=listing.counts,
                            today=today, dispositifs=Dispositif.labels(),
                            states=FormationState.labels(), post_form=CsrfForm())
-
-
-def _tab_counts(stats, today) -> dict[str, int]:
-    """One aggregate query for the counters of every tab."""
-    def total(condition):
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-    columns = [total(_tab_condition(tab, today)) for tab, _ in TABS[1:-1]]
-    columns.append(total(_alert_condition(stats, today)))
-    row = db.session.execute(
-        select(*columns).select_from(Formation)
-        .outerjoin(stats, stats.c.formation_id == Formation.id)
-        .outerjoin(Certification, Certification.id == Formation.certification_id)
-        .where(Formation.structure_id == g.structure.id)).one()
-    counts = {tab: int(value or 0) for (tab, _), value in zip(TABS[1:-1], row)}
-    counts["alerte"] = int(row[-1] or 0)
-    return counts
 
 
 # -- formation form -----------------------------------------------------------------------
