@@ -165,6 +165,21 @@ def test_a_session_is_created_from_strings_and_its_errors_are_on_its_fields(of):
     assert _count(Session) == 1
 
 
+def test_moderation_decides_several_formations_in_one_call(db):
+    moderator = f.create_staff()
+    waiting = f.create_formation(state=FormationState.EN_ATTENTE_MODERATION)
+    draft = f.create_formation(state=FormationState.BROUILLON)
+    with pytest.raises(catalogue.CatalogueError) as refused:
+        catalogue.moderate([waiting.id], "demander_complement", actor=moderator, comment=" ")
+    assert refused.value.field == "commentaire"
+    outcome = catalogue.moderate([waiting.id, draft.id], "valider", actor=moderator)
+    db.session.commit()
+    assert outcome.done == [waiting.reference]
+    assert [line.split(" : ")[0] for line in outcome.refused] == [draft.reference]
+    db.session.expire_all()
+    assert (waiting.state, draft.state) == (FormationState.VALIDEE, FormationState.BROUILLON)
+
+
 # -- candidates and candidatures ---------------------------------------------------------------
 def test_a_candidate_is_created_and_changed_from_a_dict(db):
     structure = f.create_structure(kind="prescripteur", prescriber_type="france_travail")

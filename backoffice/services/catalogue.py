@@ -358,6 +358,44 @@ def request_complement(formation: Formation, *, actor: User, comment: str):
     return log
 
 
+@dataclasses.dataclass
+class Moderated:
+    """What ``moderate`` did: the references decided, and « reference : why » for each
+    formation refused."""
+
+    done: list[str]
+    refused: list[str]
+
+
+def moderate(formation_ids, decision: str, *, actor: User, comment: str = "") -> Moderated:
+    """« Valider » or « Demander un complément » (``decision``) on several formations of
+    the moderation queue, each in a savepoint so that one refusal (a state that changed
+    meanwhile) leaves the others decided; the caller commits once."""
+    if decision not in ("valider", "demander_complement"):
+        raise CatalogueError("Choisissez « Valider » ou « Demander un complément ».")
+    if decision == "demander_complement" and not (comment or "").strip():
+        raise CatalogueError("Le commentaire est obligatoire pour demander un complément : "
+                             "écrivez-le dans la zone « Commentaire » avant de choisir "
+                             "l'action.", "commentaire")
+    outcome = Moderated(done=[], refused=[])
+    for ident in formation_ids:
+        formation = db.session.get(Formation, int(ident))
+        if formation is None:
+            continue
+        savepoint = db.session.begin_nested()
+        try:
+            if decision == "valider":
+                validate(formation, actor=actor)
+            else:
+                request_complement(formation, actor=actor, comment=comment)
+            savepoint.commit()
+            outcome.done.append(formation.reference)
+        except (workflow.WorkflowError, CatalogueError) as error:
+            savepoint.rollback()
+            outcome.refused.append(f"{formation.reference} : {error.message}")
+    return outcome
+
+
 def diff(formation: Formation) -> list[tuple[str, object, object]]:
     """(field, validated value, current value) for each field that changed, sessions
     included (one line per session added, removed or changed)."""
