@@ -20,9 +20,16 @@ What this module does:
   the id of a database source must be a positive integer within that range.
 * A field hidden by its ``visible_si`` condition is neither
   required nor validated, and its value is dropped (``None``, ``[]`` or ``False``).
-* ``populate(definition, form, obj)`` writes the answers back: to the model column (or
-  settable property, e.g. ``Candidate.nir``) of the same name, else to ``obj.extra`` — so
-  an optional field added to a definition needs no Python and no migration.
+* ``Schema(definition).validate(data, context=…, current=…)`` (or ``clean(name, data,
+  context=…, obj=…)``) checks *plain values* — strings as a browser or a CSV file sends
+  them, or Python values — with every rule of the definition and returns ``Cleaned``
+  (values, French errors by field). It is what services, the CSV import and tasks use;
+  the WTForms form delegates its validation to it (its fields only parse the request),
+  so a page and a service cannot disagree.
+* ``apply_values(definition, values, obj)`` writes cleaned values back (``populate`` does
+  it for a validated form): to the model column (or settable property, e.g.
+  ``Candidate.nir``) of the same name, else to ``obj.extra`` — so an optional field added
+  to a definition needs no Python and no migration.
 * Choice sources are named in ``CHOICE_SOURCES``. Enum sources give a fixed list.
   Database sources (certifications, communes, organismes formateurs) are never loaded
   whole: the field is a text input holding an id, with a ``data-source`` attribute for a
@@ -38,7 +45,7 @@ A view::
     form = forms_engine.build_form("formation", obj=formation,
                                    context={"structure": current_membership().structure})
     if form.validate_on_submit():
-        forms_engine.populate(form.definition, form, formation)
+        service.update_formation(formation, form.values(), actor=current_user)
         db.session.commit()
         return redirect(...)
     return render_template("catalogue/formation.html", form=form)
