@@ -60,6 +60,15 @@ class CatalogueError(DomainError):
     """A refused catalogue operation."""
 
 
+class ProbableDuplicate(CatalogueError):
+    """A new session makes its formation look like one already in the catalogue:
+    ``warnings`` are the violations to show; creating it needs a confirmation."""
+
+    def __init__(self, warnings: list):
+        super().__init__("Doublon probable : confirmez la création (« Créer quand même »).")
+        self.warnings = warnings
+
+
 # -- access ------------------------------------------------------------------------------
 def can_manage_catalogue(membership: Membership | None) -> bool:
     return membership is not None and membership.profile_of in CATALOGUE_PROFILES
@@ -276,8 +285,11 @@ def _check_session_values(session: Session, values: dict) -> None:
                 raise CatalogueError(DATES_LOCKED_MESSAGE, name)
 
 
-def create_session(formation: Formation, values, *, actor: User) -> Session:
-    """A new session of ``formation`` from the fields of ``forms/session.yaml``."""
+def create_session(formation: Formation, values, *, actor: User,
+                   refuse_duplicates: bool = False) -> Session:
+    """A new session of ``formation`` from the fields of ``forms/session.yaml``. With
+    ``refuse_duplicates`` (a page before « Créer quand même »), ``ProbableDuplicate``
+    when the formation then looks like another one of the catalogue."""
     cleaned = clean_values("session", values, structure=formation.structure)
     mark_edited(formation)
     session = Session(reference=next_session_reference(), state=SessionState.ACTIVE)
@@ -285,6 +297,10 @@ def create_session(formation: Formation, values, *, actor: User) -> Session:
     session.formation = formation
     db.session.add(session)
     db.session.flush()
+    if refuse_duplicates:
+        warnings = duplicate_warnings(formation)
+        if warnings:
+            raise ProbableDuplicate(warnings)
     return session
 
 
@@ -322,6 +338,18 @@ def duplicate_warnings(formation: Formation) -> list:
 
 
 # -- publication -------------------------------------------------------------------------
+PUBLISHABLE_STATES = (FormationState.BROUILLON, FormationState.COMPLEMENT_DEMANDE,
+                      FormationState.VALIDEE)
+
+
+def check_publishable(formation: Formation) -> None:
+    """« Publier » starts from a draft, a complement asked or a validated formation."""
+    if formation.state not in PUBLISHABLE_STATES:
+        raise CatalogueError(
+            f"Cette formation est à l'état « {FormationState(formation.state).label} » : "
+            "elle ne peut pas être publiée.")
+
+
 def publication_transition(formation: Formation) -> str:
     return "modifier" if formation.state == FormationState.VALIDEE else "publier"
 

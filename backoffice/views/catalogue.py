@@ -166,10 +166,10 @@ def formation(formation_id: int):
 def publish(formation_id: int):
     """« Publier »: the publication checks; failures on the form, else the review page."""
     formation = _formation_or_404(formation_id)
-    if formation.state not in (FormationState.BROUILLON, FormationState.COMPLEMENT_DEMANDE,
-                               FormationState.VALIDEE):
-        flash(f"Cette formation est à l'état « {FormationState(formation.state).label} » : "
-              "elle ne peut pas être publiée.", "warning")
+    try:
+        service.check_publishable(formation)
+    except service.CatalogueError as error:
+        flash(error.message, "warning")
         return redirect(url_for(".formation", formation_id=formation.id))
     violations = service.publication_check(formation)
     blocking = [v for v in violations if v.blocking]
@@ -232,14 +232,15 @@ def new_session(formation_id: int):
     duplicates = []
     if form.validate_on_submit():
         try:
-            session = service.create_session(formation, form.values(), actor=current_user)
-            duplicates = service.duplicate_warnings(formation)
-            if duplicates and not request.form.get("confirmer_doublon"):
-                db.session.rollback()
-            else:
-                db.session.commit()
-                flash(f"Session {session.reference} ajoutée.", "success")
-                return redirect(url_for(".formation", formation_id=formation.id) + "#sessions")
+            session = service.create_session(
+                formation, form.values(), actor=current_user,
+                refuse_duplicates=not request.form.get("confirmer_doublon"))
+            db.session.commit()
+            flash(f"Session {session.reference} ajoutée.", "success")
+            return redirect(url_for(".formation", formation_id=formation.id) + "#sessions")
+        except service.ProbableDuplicate as duplicate:
+            db.session.rollback()
+            duplicates = duplicate.warnings
         except service.CatalogueError as error:
             db.session.rollback()
             form.form_errors.append(error.message)
