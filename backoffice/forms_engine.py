@@ -20,9 +20,16 @@ What this module does:
   the id of a database source must be a positive integer within that range.
 * A field hidden by its ``visible_si`` condition is neither
   required nor validated, and its value is dropped (``None``, ``[]`` or ``False``).
-* ``populate(definition, form, obj)`` writes the answers back: to the model column (or
-  settable property, e.g. ``Candidate.nir``) of the same name, else to ``obj.extra`` — so
-  an optional field added to a definition needs no Python and no migration.
+* ``Schema(definition).validate(data, context=…, current=…)`` (or ``clean(name, data,
+  context=…, obj=…)``) checks *plain values* — strings as a browser or a CSV file sends
+  them, or Python values — with every rule of the definition and returns ``Cleaned``
+  (values, French errors by field). It is what services, the CSV import and tasks use;
+  the WTForms form delegates its validation to it (its fields only parse the request),
+  so a page and a service cannot disagree.
+* ``apply_values(definition, values, obj)`` writes cleaned values back (``populate`` does
+  it for a validated form): to the model column (or settable property, e.g.
+  ``Candidate.nir``) of the same name, else to ``obj.extra`` — so an optional field added
+  to a definition needs no Python and no migration.
 * Choice sources are named in ``CHOICE_SOURCES``. Enum sources give a fixed list.
   Database sources (certifications, communes, organismes formateurs) are never loaded
   whole: the field is a text input holding an id, with a ``data-source`` attribute for a
@@ -38,7 +45,7 @@ A view::
     form = forms_engine.build_form("formation", obj=formation,
                                    context={"structure": current_membership().structure})
     if form.validate_on_submit():
-        forms_engine.populate(form.definition, form, formation)
+        service.update_formation(formation, form.values(), actor=current_user)
         db.session.commit()
         return redirect(...)
     return render_template("catalogue/formation.html", form=form)
@@ -69,12 +76,12 @@ from stdnum.fr import nir as stdnum_nir
 from werkzeug.datastructures import MultiDict
 from wtforms import fields as wtf
 from wtforms import widgets
-from wtforms.validators import StopValidation, ValidationError
 
 from backoffice import clock, crypto, models, passwords
 from backoffice import siret as siret_helpers
 from backoffice.extensions import db
-from backoffice.input_guard import INTEGER_MAX, BaseForm
+from backoffice.input_guard import (CONTROL_MESSAGE, INTEGER_MAX, INTEGER_MESSAGE, INTEGER_MIN,
+                                    BaseForm, has_control_characters)
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "forms"
 EXTENSION_KEY = "forms_engine"
@@ -223,10 +230,6 @@ def _check_nir(value: str) -> str | None:
         return ("Ce NIR n'est pas valide : 13 chiffres (2A ou 2B pour la Corse) "
                 "suivis d'une clé de 2 chiffres.")
     return None
-
-
-def _str_only(function: Callable[[str], str]) -> Callable[[Any], Any]:
-    return lambda value: function(value) if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)
@@ -1014,200 +1017,167 @@ def get_definition(name: str) -> FormDefinition:
             from None
 
 
-# --------------------------------------------------------------------------- WTForms fields
+# --------------------------------------------------------------------------- plain values
 
-def _strip_or_none(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.strip() or None
-    return value
+# What an input must look like before any rule runs (shared by the WTForms fields below,
+# which parse what a browser sent, and by ``Schema``, which parses plain values).
+INTEGER_TEXT_MESSAGE = "Indiquez un nombre entier, en chiffres."
+DATE_MESSAGE = "Indiquez une date valide au format jj/mm/aaaa."
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
+CHOICE_MESSAGE = "Choisissez une valeur dans la liste proposée."
+REFERENCE_MESSAGE = "Choisissez une valeur proposée dans la liste."
+_FALSE_TEXTS = frozenset({"", "false", "non", "n", "0", "off"})
 
 
-def _empty_to_none(value: Any) -> Any:
-    return None if value == "" else value
+def _parse_integer(raw: Any) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool):
+        raise ValueError(INTEGER_TEXT_MESSAGE)
+    if isinstance(raw, int):
+        return raw
+    text = re.sub(r"\s", "", str(raw))
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(INTEGER_TEXT_MESSAGE) from None
 
 
-class _IntegerField(wtf.IntegerField):
-    def process_formdata(self, valuelist):
-        if not valuelist:
-            return
-        raw = re.sub(r"\s", "", valuelist[0])
-        if not raw:
-            self.data = None
-            return
+def _parse_date(raw: Any) -> dt.date | None:
+    if raw is None:
+        return None
+    if isinstance(raw, dt.datetime):
+        return raw.date()
+    if isinstance(raw, dt.date):
+        return raw
+    text = (" ".join(raw) if isinstance(raw, (list, tuple)) else str(raw)).strip()
+    if not text:
+        return None
+    for fmt in DATE_FORMATS:
         try:
-            self.data = int(raw)
+            return dt.datetime.strptime(text, fmt).date()
         except ValueError:
-            self.data = None
-            raise ValueError("Indiquez un nombre entier, en chiffres.") from None
+            continue
+    raise ValueError(DATE_MESSAGE)
 
 
-class _DateField(wtf.DateField):
-    def __init__(self, label=None, validators=None, **kwargs):
-        super().__init__(label, validators, format=["%Y-%m-%d", "%d/%m/%Y"], **kwargs)
-
-    def process_formdata(self, valuelist):
-        if not valuelist:
-            return
-        raw = " ".join(valuelist).strip()
-        if not raw:
-            self.data = None
-            return
-        for fmt in self.format:
-            try:
-                self.data = dt.datetime.strptime(raw, fmt).date()
-                return
-            except ValueError:
-                continue
-        self.data = None
-        raise ValueError("Indiquez une date valide au format jj/mm/aaaa.")
+def _choice_text(fdef: FieldDef, raw: Any) -> str:
+    return raw.strip() if isinstance(raw, str) else fdef.html_value(raw)
 
 
-class _ChoiceField(wtf.Field):
-    """One code among ``choices``; the macro renders it as a select or radio buttons."""
-
-    widget = widgets.Select()
-
-    def __init__(self, label=None, validators=None, choices=(), fdef=None, **kwargs):
-        super().__init__(label, validators, **kwargs)
-        self.fdef = fdef
-        self.choices = list(choices)
-        self._by_html = {fdef.html_value(code): code for code, _ in self.choices}
-
-    def process_data(self, value):
-        self.data = value
-
-    def process_formdata(self, valuelist):
-        if not valuelist:
-            return
-        raw = valuelist[0].strip()
-        if raw == "":
-            self.data = None
-        elif raw in self._by_html:
-            self.data = self._by_html[raw]
-        else:
-            self.data = None
-            raise ValueError("Choisissez une valeur dans la liste proposée.")
-
-    def pre_validate(self, form):
-        if self.data is not None and self.fdef.html_value(self.data) not in self._by_html:
-            raise ValidationError("Choisissez une valeur dans la liste proposée.")
-
-    def options(self) -> list[tuple[str, str, bool]]:
-        """(HTML value, label, selected) for each choice."""
-        current = None if self.data is None else self.fdef.html_value(self.data)
-        return [(self.fdef.html_value(code), label, self.fdef.html_value(code) == current)
-                for code, label in self.choices]
-
-    def has_groups(self) -> bool:
-        return False
-
-    def iter_choices(self):
-        for html, label, selected in self.options():
-            yield html, label, selected, {}
-
-    def _value(self):
-        return "" if self.data is None else self.fdef.html_value(self.data)
+def _field_choices(fdef: FieldDef) -> tuple:
+    return ((True, "Oui"), (False, "Non")) if fdef.type == "oui_non" else fdef.choices
 
 
-class _MultiChoiceField(_ChoiceField):
-    """Several codes (checkboxes); the data is a list in the order of the choices."""
-
-    def process_data(self, value):
-        self.data = list(value or [])
-
-    def process_formdata(self, valuelist):
-        raws = [v.strip() for v in valuelist if v.strip()]
-        unknown = [raw for raw in raws if raw not in self._by_html]
-        wanted = {raw for raw in raws if raw in self._by_html}
-        self.data = [code for code, _ in self.choices if self.fdef.html_value(code) in wanted]
-        if unknown:
-            raise ValueError(f"Choix non valide : {', '.join(unknown)}.")
-
-    def pre_validate(self, form):
-        unknown = [str(v) for v in self.data or [] if self.fdef.html_value(v) not in self._by_html]
-        if unknown:
-            raise ValidationError(f"Choix non valide : {', '.join(unknown)}.")
-
-    def options(self) -> list[tuple[str, str, bool]]:
-        current = {self.fdef.html_value(v) for v in self.data or []}
-        return [(self.fdef.html_value(code), label, self.fdef.html_value(code) in current)
-                for code, label in self.choices]
+def _parse_code(fdef: FieldDef, raw: Any) -> Any:
+    text = "" if raw is None else _choice_text(fdef, raw)
+    if text == "":
+        return None
+    for code, _ in _field_choices(fdef):
+        if fdef.html_value(code) == text:
+            return code
+    raise ValueError(CHOICE_MESSAGE)
 
 
-class _ReferenceField(wtf.Field):
-    """The id of a row of a database source, typed (or set by a search widget) as text."""
-
-    widget = widgets.TextInput()
-
-    def process_data(self, value):
-        self.data = value if isinstance(value, int) and not isinstance(value, bool) else None
-
-    def process_formdata(self, valuelist):
-        if not valuelist:
-            return
-        raw = valuelist[0].strip()
-        if not raw:
-            self.data = None
-            return
-        # An id is a positive integer the id column can hold (a larger one is no row).
-        if not (raw.isascii() and raw.isdigit()) or int(raw) > INTEGER_MAX:
-            self.data = None
-            raise ValueError("Choisissez une valeur proposée dans la liste.")
-        self.data = int(raw)
-
-    def _value(self):
-        if self.raw_data:
-            return self.raw_data[0]
-        return "" if self.data is None else str(self.data)
+def _parse_codes(fdef: FieldDef, raw: Any) -> list:
+    items = raw if isinstance(raw, (list, tuple)) else ([] if raw is None else [raw])
+    texts = [text for text in (_choice_text(fdef, item) for item in items) if text]
+    known = {fdef.html_value(code) for code, _ in fdef.choices}
+    unknown = [text for text in texts if text not in known]
+    if unknown:
+        raise ValueError(f"Choix non valide : {', '.join(unknown)}.")
+    return [code for code, _ in fdef.choices if fdef.html_value(code) in set(texts)]
 
 
-class _CheckboxField(wtf.BooleanField):
-    """One checkbox; unticked counts as empty for ``obligatoire`` (consent)."""
+def _parse_reference(raw: Any) -> int | None:
+    if raw is None:
+        return None
+    text = str(raw).strip() if not isinstance(raw, bool) else "?"
+    if not text:
+        return None
+    # An id is a positive integer the id column can hold (a larger one is no row).
+    if not (text.isascii() and text.isdigit()) or int(text) > INTEGER_MAX:
+        raise ValueError(REFERENCE_MESSAGE)
+    return int(text)
 
 
-# --------------------------------------------------------------------------- WTForms validators
-
-def _is_empty(field) -> bool:
-    if isinstance(field, _CheckboxField):
-        return not field.data
-    return field.data is None or field.data == "" or field.data == []
+def _parse_checkbox(raw: Any) -> bool:
+    if isinstance(raw, str):
+        return raw.strip().lower() not in _FALSE_TEXTS
+    return bool(raw)
 
 
-class _Required:
-    def __init__(self, message: str):
-        self.message = message
-
-    def __call__(self, form, field):
-        if field.process_errors:
-            raise StopValidation()  # the field already says what is wrong
-        if _is_empty(field):
-            raise StopValidation(self.message)
-
-
-class _Check:
-    """Runs ``check(value)`` on a non-empty value; a returned French message is the error.
-    A field gets one message: the first failing check's (the later ones are skipped)."""
-
-    def __init__(self, check: Callable[[Any], str | None]):
-        self.check = check
-
-    def __call__(self, form, field):
-        if _is_empty(field) or field.process_errors or field.errors:
-            return
-        message = self.check(field.data)
-        if message:
-            raise ValidationError(message)
+def _parse_text(fdef: FieldDef, raw: Any) -> str | None:
+    if raw is None:
+        return None
+    text = raw if isinstance(raw, str) else str(raw)
+    text = (text or None) if fdef.type == "mot_de_passe" else (text.strip() or None)
+    for name in fdef.validators:
+        normalise = VALIDATORS[name].normalise
+        if normalise is not None and text is not None:
+            text = normalise(text)
+    return text
 
 
-class _CrossCheck(_Check):
-    """Like ``_Check`` but the check also receives the form."""
+def parse_value(fdef: FieldDef, raw: Any) -> Any:
+    """A plain value (what a browser or a CSV file sends, or a Python value) as the field
+    holds it: str (stripped, normalised), int, date, bool, a code or a list of codes; the
+    empty value for nothing. Raises ``ValueError`` with the French message otherwise."""
+    texts = raw if isinstance(raw, (list, tuple)) else [raw]
+    if any(has_control_characters(text) for text in texts):
+        raise ValueError(CONTROL_MESSAGE)
+    kind = fdef.type
+    if fdef.is_reference:
+        return _parse_reference(raw)
+    if kind in LENGTH_TYPES:
+        return _parse_text(fdef, raw)
+    if kind == "entier":
+        value = _parse_integer(raw)
+        if value is not None and not INTEGER_MIN <= value <= INTEGER_MAX:
+            raise ValueError(INTEGER_MESSAGE)
+        return value
+    if kind == "date":
+        return _parse_date(raw)
+    if kind == "case_a_cocher":
+        return _parse_checkbox(raw)
+    if kind == "cases_a_cocher":
+        return _parse_codes(fdef, raw)
+    return _parse_code(fdef, raw)
 
-    def __call__(self, form, field):
-        if _is_empty(field) or field.process_errors or field.errors:
-            return
-        message = self.check(form, field.data)
-        if message:
-            raise ValidationError(message)
+
+def _is_empty_value(fdef: FieldDef, value: Any) -> bool:
+    if fdef.type == "case_a_cocher":
+        return not value
+    return value is None or value == "" or value == []
+
+
+def _condition_holds(definition: FormDefinition, condition: Condition,
+                     values: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+    if condition.context is not None:
+        value = context.get(condition.context)
+        expected = condition.values[0]
+        return bool(value) == expected if isinstance(expected, bool) else value == expected
+    fdef = definition.fields[condition.field]
+    value = values.get(condition.field)
+    current = value if isinstance(value, list) else [value]
+    wanted = {fdef.html_value(v) for v in condition.values}
+    return any(fdef.html_value(v) in wanted for v in current)
+
+
+def _is_visible(definition: FormDefinition, name: str, values: Mapping[str, Any],
+                context: Mapping[str, Any]) -> bool:
+    """Whether the field is shown: its condition, and the condition of the field it
+    depends on, hold for ``values`` and ``context``."""
+    condition = definition.fields[name].visible_if
+    while condition is not None:
+        if not _condition_holds(definition, condition, values, context):
+            return False
+        if condition.field is None:
+            return True
+        condition = definition.fields[condition.field].visible_if
+    return True
 
 
 def _length_check(fdef: FieldDef) -> Callable[[str], str | None]:
@@ -1240,70 +1210,278 @@ def _pattern_check(fdef: FieldDef) -> Callable[[str], str | None]:
     return lambda value: None if compiled.fullmatch(value) else fdef.pattern_message
 
 
-def _same_as_check(fdef: FieldDef, other: FieldDef) -> Callable:
-    def check(form, value):
-        if value != form[other.name].data:
-            return f"Cette saisie ne correspond pas au champ « {other.label} »."
+def _value_checks(fdef: FieldDef) -> list[Callable[[Any], str | None]]:
+    """The checks of a non-empty value, in order (a field gets the first failing one's
+    message)."""
+    checks = []
+    if fdef.type in LENGTH_TYPES:
+        if fdef.min_length is not None or fdef.max_length is not None:
+            checks.append(_length_check(fdef))
+        if fdef.pattern is not None:
+            checks.append(_pattern_check(fdef))
+    if fdef.type == "entier" and (fdef.minimum is not None or fdef.maximum is not None):
+        checks.append(_range_check(fdef))
+    checks.extend(VALIDATORS[name].check for name in fdef.validators)
+    return checks
+
+
+def _check_context(definition: FormDefinition, context: Mapping[str, Any]) -> None:
+    for fdef in definition.fields.values():
+        source = CHOICE_SOURCES.get(fdef.source or "")
+        missing = [key for key in getattr(source, "needs", ()) if key not in context]
+        if missing:
+            raise FormContextError(
+                f"Le formulaire « {definition.name} » a besoin de « {missing[0]} » dans son "
+                f"contexte (champ « {fdef.name} », source « {fdef.source} »).")
+
+
+@dataclass
+class Cleaned:
+    """What ``Schema.validate`` returns: every field's value (hidden ones empty) and the
+    French errors by field name (one message a field)."""
+
+    definition: FormDefinition
+    values: dict[str, Any]
+    errors: dict[str, list[str]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def messages(self) -> list[tuple[str, str, str]]:
+        """(field name, label, message), in the order of the form."""
+        return [(name, fdef.label, message) for name, fdef in self.definition.fields.items()
+                for message in self.errors.get(name, ())]
+
+    def summary(self) -> str:
+        """« Label : message ; Label : message » (the CSV import's line message)."""
+        return " ; ".join(f"{label} : {message}" for _, label, message in self.messages())
+
+
+class Schema:
+    """The rules of a definition over plain values: what a page, the CSV import, a task
+    or an API call gives is validated the same way (the WTForms form delegates to it).
+
+    ``validate(data, context=…, current=…)``: ``data`` maps field names to strings or
+    Python values (a missing name is empty); ``current`` holds the values the edited object
+    has (``initial_values``): an id a restricted source no longer allows stays acceptable
+    when it is the one already stored."""
+
+    def __init__(self, definition: FormDefinition):
+        self.definition = definition
+
+    def validate(self, data: Mapping[str, Any], *, context: Mapping[str, Any] | None = None,
+                 current: Mapping[str, Any] | None = None,
+                 parse_errors: Mapping[str, str] | None = None) -> Cleaned:
+        definition, context, current = self.definition, dict(context or {}), current or {}
+        _check_context(definition, context)
+        values: dict[str, Any] = {}
+        errors: dict[str, list[str]] = {}
+        for name, fdef in definition.fields.items():
+            try:
+                values[name] = parse_value(fdef, data.get(name))
+            except ValueError as error:
+                values[name], errors[name] = fdef.empty_value, [str(error)]
+            if parse_errors and name in parse_errors:
+                errors[name] = [parse_errors[name]]
+        for name, fdef in definition.fields.items():
+            if not _is_visible(definition, name, values, context):
+                values[name] = fdef.empty_value
+                errors.pop(name, None)
+            elif name not in errors:
+                message = self._check(fdef, values, context, current)
+                if message:
+                    errors[name] = [message]
+        return Cleaned(definition, values, errors)
+
+    def _check(self, fdef: FieldDef, values: Mapping[str, Any], context: Mapping[str, Any],
+               current: Mapping[str, Any]) -> str | None:
+        value = values[fdef.name]
+        if _is_empty_value(fdef, value):
+            return fdef.required_message if fdef.required else None
+        for check in _value_checks(fdef):
+            message = check(value)
+            if message:
+                return message
+        if fdef.same_as and value != values.get(fdef.same_as):
+            return (f"Cette saisie ne correspond pas au champ "
+                    f"« {self.definition.fields[fdef.same_as].label} ».")
+        if fdef.not_before:
+            start = values.get(fdef.not_before)
+            if isinstance(start, dt.date) and value < start:
+                return (f"Cette date doit être égale ou postérieure à "
+                        f"« {self.definition.fields[fdef.not_before].label} ».")
+        if fdef.is_reference:
+            source: DatabaseSource = CHOICE_SOURCES[fdef.source]
+            # The value the object already has stays acceptable (set earlier by a moderator).
+            if source.restrict is not None and value != current.get(fdef.name):
+                return source.check(value, context)
+            return None if source.get(value) is not None else source.not_found
         return None
-    return check
 
 
-def _not_before_check(other: FieldDef) -> Callable:
-    def check(form, value):
-        start = form[other.name].data
-        if isinstance(start, dt.date) and value < start:
-            return f"Cette date doit être égale ou postérieure à « {other.label} »."
-        return None
-    return check
+def schema(definition: FormDefinition | str) -> Schema:
+    return Schema(_resolve(definition))
 
 
-def _reference_check(fdef: FieldDef) -> Callable:
-    source: DatabaseSource = CHOICE_SOURCES[fdef.source]
+def clean(definition: FormDefinition | str, data: Mapping[str, Any], *,
+          context: Mapping[str, Any] | None = None, obj=None) -> Cleaned:
+    """Validate plain ``data`` for a new object, or for ``obj`` (whose stored values fill
+    the names ``data`` does not give)."""
+    definition = _resolve(definition)
+    current = initial_values(definition, obj) if obj is not None else {}
+    return Schema(definition).validate({**current, **data}, context=context, current=current)
 
-    def check(form, value):
-        # The value the object already has stays acceptable (set earlier by a moderator).
-        if source.restrict is not None and value != form[fdef.name].object_data:
-            return source.check(value, form.context)
-        return None if source.get(value) is not None else source.not_found
-    return check
+
+def apply_values(definition: FormDefinition | str, values: Mapping[str, Any], obj) -> None:
+    """Write cleaned ``values`` to ``obj``: a column (or settable property) of the same
+    name, else ``obj.extra[name]``. A blank sensitive field keeps the stored value; fields
+    with ``enregistre: non`` are left to the caller."""
+    definition = _resolve(definition)
+    extra: dict | None = None
+    for name, fdef in definition.fields.items():
+        if not fdef.stored or name not in values:
+            continue
+        value = values[name]
+        if fdef.sensitive and value in (None, ""):
+            continue
+        if _is_model_attribute(obj, name):
+            setattr(obj, name, value)
+            continue
+        if extra is None:
+            if not hasattr(obj, "extra"):
+                raise TypeError(f"{type(obj).__name__} n'a ni attribut « {name} » ni colonne "
+                                "« extra » : le formulaire ne peut pas y enregistrer ce champ.")
+            extra = dict(obj.extra or {})
+        extra[name] = _to_json(value)
+    if extra is not None:
+        obj.extra = extra  # a new dict, so that SQLAlchemy sees the change
+
+
+# --------------------------------------------------------------------------- WTForms fields
+# The fields only parse what a browser sent (with the functions ``Schema`` uses) and render
+# it; every rule is the schema's (``DefinitionForm.validate``).
+
+class _ParsingField:
+    """Mixin: ``process_formdata`` through a parse function; a failure is the field's
+    parse error (``process_errors``)."""
+
+    def _parse(self, valuelist):
+        raise NotImplementedError
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        try:
+            self.data = self._parse(valuelist)
+        except ValueError:
+            self.data = None
+            raise
+
+
+class _IntegerField(_ParsingField, wtf.IntegerField):
+    def _parse(self, valuelist):
+        return _parse_integer(valuelist[0])
+
+
+class _DateField(_ParsingField, wtf.DateField):
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, format=list(DATE_FORMATS), **kwargs)
+
+    def _parse(self, valuelist):
+        return _parse_date(valuelist)
+
+
+class _ChoiceField(_ParsingField, wtf.Field):
+    """One code among ``choices``; the macro renders it as a select or radio buttons."""
+
+    widget = widgets.Select()
+
+    def __init__(self, label=None, validators=None, fdef=None, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.fdef = fdef
+        self.choices = list(_field_choices(fdef))
+
+    def process_data(self, value):
+        self.data = value
+
+    def _parse(self, valuelist):
+        return _parse_code(self.fdef, valuelist[0])
+
+    def options(self) -> list[tuple[str, str, bool]]:
+        """(HTML value, label, selected) for each choice."""
+        current = None if self.data is None else self.fdef.html_value(self.data)
+        return [(self.fdef.html_value(code), label, self.fdef.html_value(code) == current)
+                for code, label in self.choices]
+
+    def has_groups(self) -> bool:
+        return False
+
+    def iter_choices(self):
+        for html, label, selected in self.options():
+            yield html, label, selected, {}
+
+    def _value(self):
+        return "" if self.data is None else self.fdef.html_value(self.data)
+
+
+class _MultiChoiceField(_ChoiceField):
+    """Several codes (checkboxes); the data is a list in the order of the choices."""
+
+    def process_data(self, value):
+        self.data = list(value or [])
+
+    def process_formdata(self, valuelist):
+        try:
+            self.data = _parse_codes(self.fdef, valuelist)
+        except ValueError:
+            # The known codes stay ticked; the unknown ones are the error.
+            self.data = _parse_codes(self.fdef, [v for v in valuelist if v.strip() in {
+                self.fdef.html_value(code) for code, _ in self.choices}])
+            raise
+
+    def options(self) -> list[tuple[str, str, bool]]:
+        current = {self.fdef.html_value(v) for v in self.data or []}
+        return [(self.fdef.html_value(code), label, self.fdef.html_value(code) in current)
+                for code, label in self.choices]
+
+
+class _ReferenceField(_ParsingField, wtf.Field):
+    """The id of a row of a database source, typed (or set by a search widget) as text."""
+
+    widget = widgets.TextInput()
+
+    def process_data(self, value):
+        self.data = value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def _parse(self, valuelist):
+        return _parse_reference(valuelist[0])
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return "" if self.data is None else str(self.data)
+
+
+class _CheckboxField(wtf.BooleanField):
+    """One checkbox; unticked counts as empty for ``obligatoire`` (consent)."""
 
 
 def _unbound_field(definition: FormDefinition, fdef: FieldDef):
-    checks: list = [_Required(fdef.required_message)] if fdef.required else []
-    filters: list = []
-    if fdef.type in LENGTH_TYPES:
-        filters.append(_empty_to_none if fdef.type == "mot_de_passe" else _strip_or_none)
-        if fdef.min_length is not None or fdef.max_length is not None:
-            checks.append(_Check(_length_check(fdef)))
-        if fdef.pattern is not None:
-            checks.append(_Check(_pattern_check(fdef)))
-    if fdef.type == "entier" and (fdef.minimum is not None or fdef.maximum is not None):
-        checks.append(_Check(_range_check(fdef)))
-    for name in fdef.validators:
-        named = VALIDATORS[name]
-        if named.normalise is not None:
-            filters.append(_str_only(named.normalise))
-        checks.append(_Check(named.check))
-    if fdef.same_as:
-        checks.append(_CrossCheck(_same_as_check(fdef, definition.fields[fdef.same_as])))
-    if fdef.not_before:
-        checks.append(_CrossCheck(_not_before_check(definition.fields[fdef.not_before])))
-    if fdef.is_reference:
-        checks.append(_CrossCheck(_reference_check(fdef)))
-
-    options = dict(label=fdef.label, validators=checks, filters=filters, description=fdef.help)
+    options = dict(label=fdef.label, description=fdef.help)
     kind = fdef.type
     if fdef.is_reference:
         return _ReferenceField(**options)
+    if kind in LENGTH_TYPES:
+        options["filters"] = [lambda value: _parse_text(fdef, value)]
     simple = {"texte": wtf.StringField, "texte_long": wtf.TextAreaField,
               "email": wtf.EmailField, "url": wtf.URLField, "telephone": wtf.TelField,
               "cache": wtf.HiddenField, "mot_de_passe": wtf.PasswordField,
               "entier": _IntegerField, "date": _DateField, "case_a_cocher": _CheckboxField}
     if kind in simple:
         return simple[kind](**options)
-    choices = ((True, "Oui"), (False, "Non")) if kind == "oui_non" else fdef.choices
     field_class = _MultiChoiceField if kind == "cases_a_cocher" else _ChoiceField
-    return field_class(choices=choices, fdef=fdef, **options)
+    return field_class(fdef=fdef, **options)
 
 
 # --------------------------------------------------------------------------- the form class
@@ -1320,28 +1498,16 @@ class DefinitionForm(BaseForm):
 
     # Conditional display --------------------------------------------------
 
+    def _data(self) -> dict[str, Any]:
+        return {name: self[name].data for name in self.definition.fields}
+
     def _condition_holds(self, condition: Condition) -> bool:
-        if condition.context is not None:
-            value = self.context.get(condition.context)
-            expected = condition.values[0]
-            return bool(value) == expected if isinstance(expected, bool) else value == expected
-        field = self[condition.field]
-        fdef = self.definition.fields[condition.field]
-        current = field.data if isinstance(field.data, list) else [field.data]
-        wanted = {fdef.html_value(v) for v in condition.values}
-        return any(fdef.html_value(v) in wanted for v in current)
+        return _condition_holds(self.definition, condition, self._data(), self.context)
 
     def is_visible(self, name: str) -> bool:
         """Whether the field is shown (its condition, and the condition of the field it
         depends on, hold for the current data and context)."""
-        condition = self.definition.fields[name].visible_if
-        while condition is not None:
-            if not self._condition_holds(condition):
-                return False
-            if condition.field is None:
-                return True
-            condition = self.definition.fields[condition.field].visible_if
-        return True
+        return _is_visible(self.definition, name, self._data(), self.context)
 
     def is_rendered(self, name: str) -> bool:
         """False when a *context* condition hides the field: it is then not in the page."""
@@ -1361,22 +1527,31 @@ class DefinitionForm(BaseForm):
     # Validation and values -------------------------------------------------
 
     def validate(self, extra_validators=None) -> bool:
-        """Validate every visible field; hidden ones lose their value and their errors."""
+        """CSRF by Flask-WTF; the definition's fields by the definition's ``Schema``, from
+        what the fields parsed (a parse error stays the field's message). Hidden fields
+        lose their value and their errors."""
         self.form_errors = []
-        hidden = self.hidden_names()
         success = True
         for name, field in self._fields.items():
-            if name in hidden:
-                field.data = self.definition.fields[name].empty_value
-                field.errors = []
-                continue
-            chain = list((extra_validators or {}).get(name, ()))
-            inline = getattr(self.__class__, f"validate_{name}", None)
-            if inline is not None:
-                chain.append(inline)
-            if not field.validate(self, chain):
-                success = False
-        return success
+            if name not in self.definition.fields:  # csrf_token
+                success = field.validate(self, (extra_validators or {}).get(name, ())) \
+                    and success
+        parse_errors = {}
+        for name in self.definition.fields:
+            field = self[name]
+            if any(has_control_characters(raw) for raw in field.raw_data or ()):
+                parse_errors[name] = CONTROL_MESSAGE
+            elif field.process_errors:
+                parse_errors[name] = field.process_errors[0]
+        cleaned = Schema(self.definition).validate(
+            self._data(), context=self.context, parse_errors=parse_errors,
+            current={name: self[name].object_data for name in self.definition.fields})
+        for name in self.definition.fields:
+            field = self[name]
+            field.errors = list(cleaned.errors.get(name, ()))
+            if name not in cleaned.errors:
+                field.data = cleaned.values[name]
+        return success and cleaned.ok
 
     def values(self) -> dict[str, Any]:
         """The answers by field name, as Python values (date, bool, int, list); a hidden
@@ -1499,13 +1674,7 @@ def build_form(definition: FormDefinition | str, obj=None, *, formdata: Any = _F
     defaults. ``context`` is what choice sources and ``visible_si: {contexte: …}`` read."""
     definition = _resolve(definition)
     context = dict(context or {})
-    for fdef in definition.fields.values():
-        source = CHOICE_SOURCES.get(fdef.source or "")
-        missing = [key for key in getattr(source, "needs", ()) if key not in context]
-        if missing:
-            raise FormContextError(
-                f"Le formulaire « {definition.name} » a besoin de « {missing[0]} » dans son "
-                f"contexte (champ « {fdef.name} », source « {fdef.source} »).")
+    _check_context(definition, context)
     data = initial_values(definition, obj) if obj is not None else default_values(definition)
     options: dict[str, Any] = {"data": data, "context": context, "prefix": prefix}
     if formdata is not _FROM_REQUEST:
@@ -1568,28 +1737,8 @@ def initial_values(definition: FormDefinition, obj) -> dict[str, Any]:
 
 
 def populate(definition: FormDefinition, form: DefinitionForm, obj) -> None:
-    """Write the answers of a validated ``form`` to ``obj``: a column (or settable property)
-    of the same name, else ``obj.extra[name]``. A blank sensitive field keeps the stored
-    value; fields with ``enregistre: non`` are left to the view."""
-    values = form.values()
-    extra: dict | None = None
-    for name, fdef in definition.fields.items():
-        if not fdef.stored:
-            continue
-        value = values[name]
-        if fdef.sensitive and value in (None, ""):
-            continue
-        if _is_model_attribute(obj, name):
-            setattr(obj, name, value)
-            continue
-        if extra is None:
-            if not hasattr(obj, "extra"):
-                raise TypeError(f"{type(obj).__name__} n'a ni attribut « {name} » ni colonne "
-                                "« extra » : le formulaire ne peut pas y enregistrer ce champ.")
-            extra = dict(obj.extra or {})
-        extra[name] = _to_json(value)
-    if extra is not None:
-        obj.extra = extra  # a new dict, so that SQLAlchemy sees the change
+    """Write the answers of a validated ``form`` to ``obj`` (``apply_values``)."""
+    apply_values(definition, form.values(), obj)
 
 
 # --------------------------------------------------------------------------- examples

@@ -27,13 +27,6 @@ def postgresql_only(dialect):
         yield
 
 
-class ConsentForm:
-    """What the candidature form writes: the consent only."""
-
-    def populate(self, candidature):
-        candidature.consentement = True
-
-
 def open_session(**overrides) -> Session:
     formation = f.create_formation(state=FormationState.VALIDEE)
     return f.create_published_session(formation, **overrides)
@@ -77,7 +70,7 @@ def submission(user_id: int, candidate_id: int, session_id: int):
             actor=user, membership=membership)
 
         def go():
-            service.save(candidature, ConsentForm(), actor=user, membership=membership,
+            service.save(candidature, {"consentement": True}, actor=user, membership=membership,
                          submit=True)
         return go
     return job

@@ -3,7 +3,7 @@
 side-by-side view of what changed against the validated version. « Valider » and
 « Demander un complément » (comment mandatory, e-mailed to the OF by the workflow side
 effect) work on one or many formations; each goes through ``workflow.fire`` via the
-catalogue service, and each formation is its own transaction.
+catalogue service (``service.moderate``: a savepoint per formation, one commit).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 from wtforms import HiddenField
 
-from backoffice import clock, workflow
+from backoffice import clock
 from backoffice.admin.base import STAFF, IdCheckMixin, has_role
 from backoffice.extensions import db
 from backoffice.input_guard import BaseForm
@@ -106,41 +106,30 @@ class ModerationView(IdCheckMixin, BaseView, ActionsMixin):
         return self.handle_action()
 
     # -- actions -------------------------------------------------------------------------
-    def _apply(self, ids, operation, done_label: str) -> None:
-        done, failed = [], []
-        for ident in ids:
-            formation = db.session.get(Formation, int(ident))
-            if formation is None:
-                continue
-            try:
-                operation(formation)
-                db.session.commit()
-                done.append(formation.reference)
-            except (workflow.WorkflowError, service.CatalogueError) as error:
-                db.session.rollback()
-                failed.append(f"{formation.reference} : {error.message}")
-        if done:
-            flash(f"{done_label} : {', '.join(done)}.", "success")
-        for message in failed:
+    def _moderate(self, ids, decision: str, done_label: str, comment: str = "") -> None:
+        """``service.moderate`` on the selected formations, one commit."""
+        try:
+            outcome = service.moderate(ids, decision, actor=current_user, comment=comment)
+        except service.CatalogueError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            return
+        db.session.commit()
+        if outcome.done:
+            flash(f"{done_label} : {', '.join(outcome.done)}.", "success")
+        for message in outcome.refused:
             flash(message, "error")
 
     @action("valider", "Valider", "Valider les formations sélectionnées ?")
     def action_validate(self, ids):
-        self._apply(ids, lambda f: service.validate(f, actor=current_user),
-                    f"{len(ids)} formation(s) validée(s)")
+        self._moderate(ids, "valider", f"{len(ids)} formation(s) validée(s)")
 
     @action("demander_complement", "Demander un complément",
             "Demander un complément pour les formations sélectionnées (le commentaire sera "
             "envoyé par courriel à l'organisme) ?")
     def action_request_complement(self, ids):
-        comment = (request.form.get("commentaire") or "").strip()
-        if not comment:
-            flash("Le commentaire est obligatoire pour demander un complément : écrivez-le "
-                  "dans la zone « Commentaire » avant de choisir l'action.", "error")
-            return
-        self._apply(ids, lambda f: service.request_complement(f, actor=current_user,
-                                                              comment=comment),
-                    "Complément demandé")
+        self._moderate(ids, "demander_complement", "Complément demandé",
+                       comment=(request.form.get("commentaire") or "").strip())
 
     # -- diff ----------------------------------------------------------------------------
     @expose("/modifications/<int:id>")

@@ -578,6 +578,26 @@ def change_role(habilitation: Habilitation, *, actor: User, role: str) -> None:
     habilitation.role = role
 
 
+HABILITATION_TRANSITIONS = ("accepter", "refuser", "revoquer")
+
+
+def decide_habilitation(habilitation: Habilitation, transition: str, *, actor: User,
+                        reason: str | None = None) -> None:
+    """« Accepter » or « refuser » an access request, « révoquer » an habilitation (the
+    workflow checks that ``actor`` manages its SIRET); nobody revokes their own."""
+    if transition not in HABILITATION_TRANSITIONS:
+        raise AccountError("Cette action n'existe pas pour une habilitation.")
+    if transition == "revoquer" and habilitation.user_id == actor.id:
+        raise AccountError("Vous ne pouvez pas révoquer votre propre habilitation.")
+    workflow.fire(habilitation, transition, actor=actor, reason=reason)
+    habilitation.decided_by_id = actor.id
+
+
+def revoke_delegation(delegation: Delegation, *, actor: User, reason: str | None = None) -> None:
+    """« Révoquer » a delegation (the tiers is told by the workflow's notification)."""
+    workflow.fire(delegation, "revoquer", actor=actor, reason=reason)
+
+
 def _is_gestionnaire(user: User, siret: str) -> bool:
     return user.staff_role == "admin" or siret in gestionnaire_sirets(user)
 

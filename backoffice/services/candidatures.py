@@ -12,13 +12,15 @@ waits, then counts what the first one committed.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
-from backoffice import clock, rules_engine, workflow
+from backoffice import clock, forms_engine, rules_engine, workflow
 from backoffice.extensions import db
 from backoffice.facts import candidate_duplicate_facts
 from backoffice.models import (Candidate, Candidature,
@@ -37,6 +39,10 @@ class CandidatureError(DomainError):
         self.messages = [messages] if isinstance(messages, str) else list(messages)
         super().__init__(" ".join(self.messages))
         self.fields = fields or {}
+
+
+class CandidatureNotFound(CandidatureError):
+    """The candidature is not one the actor may see (a page answers 404)."""
 
 
 class DuplicateCandidate(CandidatureError):
@@ -89,6 +95,47 @@ def get_for_prescriber(candidature_id: int, membership: Membership) -> Candidatu
 def get_for_of(candidature_id: int, membership: Membership) -> Candidature | None:
     return db.session.scalar(select(Candidature).where(
         Candidature.id == candidature_id, of_scope(membership)))
+
+
+# -- lists -------------------------------------------------------------------------------------
+def candidature_list(scope, states, *, q: str = "", session_id: int | None = None,
+                     page: int = 1, per_page: int = 20):
+    """One page of candidatures in ``scope`` and ``states`` (filter on the reference,
+    the session reference or the candidate's name), eagerly loaded."""
+    conditions = [scope, Candidature.state.in_(states)]
+    if session_id:
+        conditions.append(Candidature.session_id == session_id)
+    q = (q or "").strip()
+    if q:
+        key = name_key(q)
+        matches = [Candidature.reference == q,
+                   Candidature.session_id.in_(select(Session.id).where(Session.reference == q))]
+        if key:
+            matches.append(Candidature.candidate_id.in_(select(Candidate.id).where(
+                Candidate.nom_normalise.startswith(key, autoescape=True))))
+        conditions.append(or_(*matches))
+    total = db.session.scalar(select(func.count(Candidature.id)).where(*conditions)) or 0
+    pages = max(1, -(-total // per_page))
+    page = max(1, min(page, pages))
+    items = list(db.session.scalars(
+        select(Candidature).where(*conditions)
+        .options(joinedload(Candidature.candidate),
+                 joinedload(Candidature.session).joinedload(Session.formation)
+                 .joinedload(Formation.organisme_formateur),
+                 joinedload(Candidature.session).joinedload(Session.formation)
+                 .joinedload(Formation.structure),
+                 joinedload(Candidature.session).joinedload(Session.organisme_formateur),
+                 joinedload(Candidature.prescriber_user),
+                 joinedload(Candidature.prescriber_structure))
+        .order_by(Candidature.submitted_at.desc().nulls_last(), Candidature.id.desc())
+        .offset((page - 1) * per_page).limit(per_page)).unique())
+    return items, total, page, pages
+
+
+def count_by_state(scope) -> dict[str, int]:
+    """The number of candidatures in ``scope`` by state (the counters of the tabs)."""
+    return dict(db.session.execute(select(Candidature.state, func.count(Candidature.id))
+                                   .where(scope).group_by(Candidature.state)).all())
 
 
 # -- candidates ------------------------------------------------------------------------------
@@ -157,26 +204,47 @@ def check_duplicate(*, nom, prenom, date_naissance, identifiant_france_travail,
     raise DuplicateCandidate([v.message for v in violations], match)
 
 
-def create_candidate(form, *, membership: Membership) -> Candidate:
-    values = form.values()
+def clean_values(form_name: str, values, *, obj=None, context=None,
+                 optional: tuple[str, ...] = ()) -> dict:
+    """``values`` (a dict of strings or Python values) checked by the rules of
+    ``forms/<form_name>.yaml``, as cleaned Python values; for ``obj``, the names not given
+    keep its stored values. A refused value raises ``CandidatureError`` with the French
+    message of each field (« Label : message »), except a missing answer to the fields
+    named in ``optional``."""
+    cleaned = forms_engine.clean(form_name, values, context=context, obj=obj)
+    errors = {name: messages for name, messages in cleaned.errors.items()
+              if not (name in optional and cleaned.values[name] in (None, "", [], False))}
+    if errors:
+        raise CandidatureError([f"{label} : {message}" for name, label, message
+                                in cleaned.messages() if name in errors], errors)
+    return cleaned.values
+
+
+def _check_candidate_duplicate(values: dict, *, exclude_id: int | None = None) -> None:
     check_duplicate(nom=values.get("nom"), prenom=values.get("prenom"),
                     date_naissance=values.get("date_naissance"),
-                    identifiant_france_travail=values.get("identifiant_france_travail"))
+                    identifiant_france_travail=values.get("identifiant_france_travail"),
+                    exclude_id=exclude_id)
+
+
+def create_candidate(values, *, membership: Membership) -> Candidate:
+    """A new candidate in the directory from the fields of ``forms/candidate.yaml``;
+    ``DuplicateCandidate`` when the person is already there."""
+    cleaned = clean_values("candidate", values)
+    _check_candidate_duplicate(cleaned)
     candidate = Candidate(created_by_structure_id=membership.structure_id,
                           last_activity_at=clock.now())
-    form.populate(candidate)
+    forms_engine.apply_values("candidate", cleaned, candidate)
     db.session.add(candidate)
     db.session.flush()
     return candidate
 
 
-def update_candidate(candidate: Candidate, form) -> None:
-    values = form.values()
-    check_duplicate(nom=values.get("nom"), prenom=values.get("prenom"),
-                    date_naissance=values.get("date_naissance"),
-                    identifiant_france_travail=values.get("identifiant_france_travail"),
-                    exclude_id=candidate.id)
-    form.populate(candidate)
+def update_candidate(candidate: Candidate, values) -> None:
+    """Change the fields given in ``values`` (a blank NIR keeps the stored one)."""
+    cleaned = clean_values("candidate", values, obj=candidate)
+    _check_candidate_duplicate(cleaned, exclude_id=candidate.id)
+    forms_engine.apply_values("candidate", cleaned, candidate)
     candidate.last_activity_at = clock.now()
     db.session.flush()
 
@@ -229,13 +297,27 @@ def _fields_of(violations) -> dict[str, list[str]]:
     return fields
 
 
-def save(candidature: Candidature, form, *, actor: User, membership: Membership,
+# A draft may be saved without the candidate's consent; submitting it needs it.
+DRAFT_MAY_LACK = ("consentement",)
+
+
+def candidature_context(session: Session) -> dict:
+    """What the candidature form's conditions read (the year of the cursus is asked for
+    an apprenticeship)."""
+    return {"formation_apprentissage": bool(session.formation.modalite_apprentissage)}
+
+
+def save(candidature: Candidature, values, *, actor: User, membership: Membership,
          submit: bool) -> None:
-    """Write the form into ``candidature`` and save it as a draft, then submit it when
-    ``submit`` (« Valider »): level 1 → waiting for a level 3; levels 2 and 3 → sent to
-    the OF. Refusals raise ``CandidatureError`` with the rules' messages."""
+    """Write ``values`` (the fields of ``forms/candidature.yaml``) into ``candidature``
+    and save it as a draft, then submit it when ``submit`` (« Valider »): level 1 →
+    waiting for a level 3; levels 2 and 3 → sent to the OF. Refusals raise
+    ``CandidatureError`` with the fields' or the rules' messages."""
+    cleaned = clean_values("candidature", values, obj=candidature,
+                           context=candidature_context(candidature.session),
+                           optional=() if submit else DRAFT_MAY_LACK)
     lock_candidate(candidature.candidate_id or candidature.candidate.id)
-    form.populate(candidature)
+    forms_engine.apply_values("candidature", cleaned, candidature)
     if candidature.id is None:
         db.session.add(candidature)
     candidature.candidate.last_activity_at = clock.now()
@@ -310,6 +392,40 @@ def give_avis(candidature: Candidature, avis: str, *, actor: User,
     if avis == CandidatureState.RETENUE:
         candidature.etape_suivi = FollowUpStep.INSCRIPTION
     _fire(candidature, transition, actor=actor, reason=motif)
+
+
+@dataclasses.dataclass
+class BulkAvis:
+    """What ``give_avis_to_many`` did: how many avis were recorded, and one French line
+    per refused candidature (« reference : why »)."""
+
+    done: int
+    refused: list[str]
+
+
+def give_avis_to_many(candidature_ids, avis: str, *, actor: User, membership: Membership,
+                      motif: str | None = None) -> BulkAvis:
+    """The same avis on several candidatures of the OF: each in a savepoint, so that one
+    refusal (no place left, already decided) does not cancel the others; the caller
+    commits once. ``CandidatureNotFound`` when an id is not a candidature the OF sees
+    (nothing is changed then)."""
+    ids = [ident for ident in candidature_ids if ident > 0]
+    if not ids:
+        raise CandidatureError("Cochez au moins une candidature.")
+    candidatures = [get_for_of(ident, membership) for ident in ids]
+    if any(candidature is None for candidature in candidatures):
+        raise CandidatureNotFound("Candidature introuvable.")
+    outcome = BulkAvis(done=0, refused=[])
+    for candidature in candidatures:
+        savepoint = db.session.begin_nested()
+        try:
+            give_avis(candidature, avis, actor=actor, motif=motif)
+            savepoint.commit()
+            outcome.done += 1
+        except CandidatureError as error:
+            savepoint.rollback()
+            outcome.refused.append(f"{candidature.reference} : {' '.join(error.messages)}")
+    return outcome
 
 
 def _check_places(candidature: Candidature) -> None:

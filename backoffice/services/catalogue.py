@@ -21,10 +21,11 @@ import datetime as dt
 import io
 import json
 import logging
+import math
 import threading
 
-from sqlalchemy import exists, func, select
-from werkzeug.datastructures import MultiDict
+from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy.orm import joinedload
 
 from backoffice import clock, forms_engine, rules_engine, workflow
 from backoffice.extensions import db
@@ -57,6 +58,15 @@ SESSION_SNAPSHOT_FIELDS = ("reference", "date_debut", "date_fin", "adresse", "co
 
 class CatalogueError(DomainError):
     """A refused catalogue operation."""
+
+
+class ProbableDuplicate(CatalogueError):
+    """A new session makes its formation look like one already in the catalogue:
+    ``warnings`` are the violations to show; creating it needs a confirmation."""
+
+    def __init__(self, warnings: list):
+        super().__init__("Doublon probable : confirmez la création (« Créer quand même »).")
+        self.warnings = warnings
 
 
 # -- access ------------------------------------------------------------------------------
@@ -114,12 +124,122 @@ def has_pending_changes(formation: Formation) -> bool:
     return formation.validated_snapshot is not None
 
 
+# -- « Mon catalogue » ---------------------------------------------------------------------
+CATALOGUE_TABS = ("publiees", "creees", "modifiees", "brouillons", "archivees", "supprimees")
+
+
+@dataclasses.dataclass
+class CataloguePage:
+    """One page of a tab of « Mon catalogue »: (formation, number of active sessions,
+    first start, last end) rows, and the counter of every tab."""
+
+    rows: list
+    total: int
+    page: int
+    pages: int
+    counts: dict[str, int]
+
+
+def _tab_condition(tab: str, today):
+    """The formations of a tab of « Mon catalogue » (``None``: all of them)."""
+    if tab == "publiees":
+        return Formation.state == FormationState.VALIDEE
+    if tab == "creees":
+        return Formation.state == FormationState.EN_ATTENTE_MODERATION
+    if tab == "modifiees":
+        return or_(Formation.state == FormationState.MODIFIEE,
+                   and_(Formation.state == FormationState.VALIDEE,
+                        Formation.validated_snapshot.is_not(None)))
+    if tab == "brouillons":
+        return Formation.state.in_((FormationState.BROUILLON, FormationState.COMPLEMENT_DEMANDE))
+    if tab == "archivees":
+        return Formation.state == FormationState.ARCHIVEE
+    if tab == "supprimees":
+        return Formation.state == FormationState.SUPPRIMEE
+    return None
+
+
+def _alert_condition(stats, today):
+    """Formations needing action: complement demanded, every session ended, certification
+    no longer active."""
+    live = Formation.state.in_((FormationState.VALIDEE, FormationState.MODIFIEE,
+                                FormationState.EN_ATTENTE_MODERATION))
+    return or_(Formation.state == FormationState.COMPLEMENT_DEMANDE,
+               and_(live, stats.c.nb_sessions > 0, stats.c.last_end < today),
+               and_(Formation.state != FormationState.SUPPRIMEE,
+                    Certification.active.is_(False)))
+
+
+def catalogue_page(structure: Structure, tab: str, *, q: str = "", page: int = 1,
+                   per_page: int = 20, today: dt.date | None = None) -> CataloguePage:
+    """The formations of ``structure`` in ``tab`` (one of ``CATALOGUE_TABS``, or
+    ``alerte``: those needing action), filtered on the title, the reference or the
+    funding, most recently changed first; with the counter of every tab."""
+    today = today or clock.today()
+    stats = (select(Session.formation_id.label("formation_id"),
+                    func.count(Session.id).label("nb_sessions"),
+                    func.min(Session.date_debut).label("first_start"),
+                    func.max(Session.date_fin).label("last_end"))
+             .where(Session.state == SessionState.ACTIVE)
+             .group_by(Session.formation_id).subquery())
+    base = (select(Formation, stats.c.nb_sessions, stats.c.first_start, stats.c.last_end)
+            .outerjoin(stats, stats.c.formation_id == Formation.id)
+            .outerjoin(Certification, Certification.id == Formation.certification_id)
+            .where(Formation.structure_id == structure.id))
+    condition = (_alert_condition(stats, today) if tab == "alerte"
+                 else _tab_condition(tab, today))
+    base = base.where(condition)
+    if q:
+        like = f"%{q.lower()}%"
+        base = base.where(or_(func.lower(Formation.intitule).like(like),
+                              Formation.reference.like(like),
+                              func.lower(func.coalesce(Formation.financement, "")).like(like)))
+    total = db.session.scalar(select(func.count()).select_from(base.subquery()))
+    pages = max(math.ceil(total / per_page), 1)
+    page = min(max(page, 1), pages)
+    rows = db.session.execute(base.options(joinedload(Formation.certification))
+                              .order_by(Formation.updated_at.desc(), Formation.id.desc())
+                              .limit(per_page).offset((page - 1) * per_page)).all()
+    return CataloguePage(rows=rows, total=total, page=page, pages=pages,
+                         counts=_tab_counts(structure, stats, today))
+
+
+def _tab_counts(structure: Structure, stats, today) -> dict[str, int]:
+    """One aggregate query for the counters of every tab."""
+    def total(condition):
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    columns = [total(_tab_condition(tab, today)) for tab in CATALOGUE_TABS]
+    columns.append(total(_alert_condition(stats, today)))
+    row = db.session.execute(
+        select(*columns).select_from(Formation)
+        .outerjoin(stats, stats.c.formation_id == Formation.id)
+        .outerjoin(Certification, Certification.id == Formation.certification_id)
+        .where(Formation.structure_id == structure.id)).one()
+    counts = {tab: int(value or 0) for tab, value in zip(CATALOGUE_TABS, row)}
+    counts["alerte"] = int(row[-1] or 0)
+    return counts
+
+
 # -- formations --------------------------------------------------------------------------
-def create_formation(form, *, actor: User, structure: Structure) -> Formation:
+def clean_values(form_name: str, values, *, structure: Structure, obj=None) -> dict:
+    """``values`` (a dict of strings or Python values) checked by the rules of
+    ``forms/<form_name>.yaml``, as cleaned Python values; for ``obj``, the names not given
+    keep its stored values. Raises ``CatalogueError`` (« Label : message ; … », and the
+    messages by field) when a value is refused."""
+    cleaned = forms_engine.clean(form_name, values, context={"structure": structure}, obj=obj)
+    if not cleaned.ok:
+        raise CatalogueError(cleaned.summary(), fields=cleaned.errors)
+    return cleaned.values
+
+
+def create_formation(values, *, actor: User, structure: Structure) -> Formation:
+    """A new draft formation of ``structure`` from the fields of ``forms/formation.yaml``."""
+    cleaned = clean_values("formation", values, structure=structure)
     formation = Formation(reference=next_formation_reference(), structure=structure,
                           created_by=actor, state=FormationState.BROUILLON,
                           annees_cursus=[], extra={})
-    form.populate(formation)
+    forms_engine.apply_values("formation", cleaned, formation)
     if formation.organisme_formateur_id is None and formation.organisme_formateur is None:
         formation.organisme_formateur = structure
     db.session.add(formation)
@@ -127,9 +247,11 @@ def create_formation(form, *, actor: User, structure: Structure) -> Formation:
     return formation
 
 
-def update_formation(formation: Formation, form, *, actor: User) -> Formation:
+def update_formation(formation: Formation, values, *, actor: User) -> Formation:
+    """Change the fields given in ``values`` (the others keep their value)."""
+    cleaned = clean_values("formation", values, structure=formation.structure, obj=formation)
     mark_edited(formation)
-    form.populate(formation)
+    forms_engine.apply_values("formation", cleaned, formation)
     db.session.flush()
     return formation
 
@@ -163,20 +285,33 @@ def _check_session_values(session: Session, values: dict) -> None:
                 raise CatalogueError(DATES_LOCKED_MESSAGE, name)
 
 
-def create_session(formation: Formation, form, *, actor: User) -> Session:
+def create_session(formation: Formation, values, *, actor: User,
+                   refuse_duplicates: bool = False) -> Session:
+    """A new session of ``formation`` from the fields of ``forms/session.yaml``. With
+    ``refuse_duplicates`` (a page before « Créer quand même »), ``ProbableDuplicate``
+    when the formation then looks like another one of the catalogue."""
+    cleaned = clean_values("session", values, structure=formation.structure)
     mark_edited(formation)
     session = Session(reference=next_session_reference(), state=SessionState.ACTIVE)
-    form.populate(session)
+    forms_engine.apply_values("session", cleaned, session)
     session.formation = formation
     db.session.add(session)
     db.session.flush()
+    if refuse_duplicates:
+        warnings = duplicate_warnings(formation)
+        if warnings:
+            raise ProbableDuplicate(warnings)
     return session
 
 
-def update_session(session: Session, form, *, actor: User) -> Session:
-    _check_session_values(session, form.values())
+def update_session(session: Session, values, *, actor: User) -> Session:
+    """Change the fields given in ``values``; the dates of a session that started or has
+    candidatures stay as they are."""
+    cleaned = clean_values("session", values, structure=session.formation.structure,
+                           obj=session)
+    _check_session_values(session, cleaned)
     mark_edited(session.formation)
-    form.populate(session)
+    forms_engine.apply_values("session", cleaned, session)
     db.session.flush()
     return session
 
@@ -203,6 +338,18 @@ def duplicate_warnings(formation: Formation) -> list:
 
 
 # -- publication -------------------------------------------------------------------------
+PUBLISHABLE_STATES = (FormationState.BROUILLON, FormationState.COMPLEMENT_DEMANDE,
+                      FormationState.VALIDEE)
+
+
+def check_publishable(formation: Formation) -> None:
+    """« Publier » starts from a draft, a complement asked or a validated formation."""
+    if formation.state not in PUBLISHABLE_STATES:
+        raise CatalogueError(
+            f"Cette formation est à l'état « {FormationState(formation.state).label} » : "
+            "elle ne peut pas être publiée.")
+
+
 def publication_transition(formation: Formation) -> str:
     return "modifier" if formation.state == FormationState.VALIDEE else "publier"
 
@@ -237,6 +384,44 @@ def request_complement(formation: Formation, *, actor: User, comment: str):
     log = workflow.fire(formation, "demander_complement", actor=actor, reason=comment)
     formation.moderation_comment = comment
     return log
+
+
+@dataclasses.dataclass
+class Moderated:
+    """What ``moderate`` did: the references decided, and « reference : why » for each
+    formation refused."""
+
+    done: list[str]
+    refused: list[str]
+
+
+def moderate(formation_ids, decision: str, *, actor: User, comment: str = "") -> Moderated:
+    """« Valider » or « Demander un complément » (``decision``) on several formations of
+    the moderation queue, each in a savepoint so that one refusal (a state that changed
+    meanwhile) leaves the others decided; the caller commits once."""
+    if decision not in ("valider", "demander_complement"):
+        raise CatalogueError("Choisissez « Valider » ou « Demander un complément ».")
+    if decision == "demander_complement" and not (comment or "").strip():
+        raise CatalogueError("Le commentaire est obligatoire pour demander un complément : "
+                             "écrivez-le dans la zone « Commentaire » avant de choisir "
+                             "l'action.", "commentaire")
+    outcome = Moderated(done=[], refused=[])
+    for ident in formation_ids:
+        formation = db.session.get(Formation, int(ident))
+        if formation is None:
+            continue
+        savepoint = db.session.begin_nested()
+        try:
+            if decision == "valider":
+                validate(formation, actor=actor)
+            else:
+                request_complement(formation, actor=actor, comment=comment)
+            savepoint.commit()
+            outcome.done.append(formation.reference)
+        except (workflow.WorkflowError, CatalogueError) as error:
+            savepoint.rollback()
+            outcome.refused.append(f"{formation.reference} : {error.message}")
+    return outcome
 
 
 def diff(formation: Formation) -> list[tuple[str, object, object]]:
@@ -428,12 +613,59 @@ def import_csv(raw: bytes, *, actor: User, structure: Structure,
     return report
 
 
-def _form_errors(form) -> str:
-    return " ; ".join(f"{label} : {message}" for _, label, message in form.error_items())
+def _years(text: str) -> list[str]:
+    return [y for y in (part.strip() for part in text.replace(",", "|").split("|")) if y]
+
+
+def _formation_values(values: dict) -> dict:
+    """The formation fields a CSV line gives (empty columns are not given): plain values
+    for ``forms/formation.yaml``, the Certif Info code and the formateur's SIRET as ids."""
+    data: dict = {}
+    for name in FORMATION_COLUMNS:
+        value = values.get(name, "")
+        if not value:
+            continue
+        if name == "eligible_cpf":
+            data[name] = _yes_no(value) == "oui"
+        elif name.startswith("modalite_"):
+            data[name] = _yes_no(value)
+        else:
+            data[name] = value
+    if values.get("annees_cursus"):
+        data["annees_cursus"] = _years(values["annees_cursus"])
+    code = values.get("code_certifinfo")
+    if code:
+        certification_id = db.session.scalar(select(Certification.id).where(
+            Certification.code_certifinfo == code))
+        if certification_id is None:
+            raise CatalogueError(f"Code Certif Info inconnu : {code}.")
+        data["certification_id"] = certification_id
+    siret = values.get("siret_organisme_formateur", "").replace(" ", "")
+    if siret:
+        formateur_id = db.session.scalar(select(Structure.id).where(Structure.siret == siret))
+        if formateur_id is None:
+            raise CatalogueError(f"Organisme formateur introuvable (SIRET {siret}).")
+        data["organisme_formateur_id"] = formateur_id
+    return data
+
+
+def _session_values(values: dict, session: Session | None) -> dict:
+    """The session fields a CSV line gives; a new session is « date fixe » and open to
+    candidatures unless the line says otherwise."""
+    data: dict = {name: values[name] for name in SESSION_COLUMNS if values.get(name)}
+    if session is None:
+        data.setdefault("mode_entree", "date_fixe")
+        data["ouverte_candidature"] = True
+    commune_id = _find_commune(values.get("code_postal", ""), values.get("commune", ""))
+    if commune_id is not None:
+        data["commune_id"] = commune_id
+    return data
 
 
 def _import_line(number: int, values: dict, *, actor: User, structure: Structure,
                  created_here: dict) -> ImportLine:
+    """One line of the file: create or update its formation (and session), with the
+    rules of the formation and session forms (``CatalogueError`` « Label : message »)."""
     reference = values.get("reference_formation", "")
     key = (values.get("intitule", ""), values.get("code_certifinfo", ""))
     formation = None
@@ -446,53 +678,13 @@ def _import_line(number: int, values: dict, *, actor: User, structure: Structure
         formation = db.session.get(Formation, created_here[key])
 
     new_formation = formation is None
-    if new_formation or any(values.get(c) for c in FORMATION_COLUMNS):
-        formdata = MultiDict()
-        source = forms_engine.initial_values(forms_engine.get_definition("formation"),
-                                             formation) if formation is not None else {}
-        for name in FORMATION_COLUMNS:
-            value = values.get(name, "")
-            if not value and formation is not None:
-                current = source.get(name)
-                value = "" if current is None else (
-                    ("oui" if current else "non") if isinstance(current, bool) else str(current))
-            if name.startswith("modalite_") or name == "eligible_cpf":
-                value = _yes_no(value) if value else ""
-                if name == "eligible_cpf":
-                    value = "y" if value == "oui" else ""
-            formdata.add(name, value)
-        years = values.get("annees_cursus") or (
-            "|".join(str(y) for y in formation.annees_cursus or []) if formation else "")
-        for year in filter(None, (y.strip() for y in years.replace(",", "|").split("|"))):
-            formdata.add("annees_cursus", year)
-        code = values.get("code_certifinfo")
-        if code:
-            certification_id = db.session.scalar(select(Certification.id).where(
-                Certification.code_certifinfo == code))
-            if certification_id is None:
-                raise CatalogueError(f"Code Certif Info inconnu : {code}.")
-            formdata.add("certification_id", str(certification_id))
-        elif formation is not None and formation.certification_id:
-            formdata.add("certification_id", str(formation.certification_id))
-        siret = values.get("siret_organisme_formateur", "").replace(" ", "")
-        if siret:
-            formateur_id = db.session.scalar(select(Structure.id).where(Structure.siret == siret))
-            if formateur_id is None:
-                raise CatalogueError(f"Organisme formateur introuvable (SIRET {siret}).")
-            formdata.add("organisme_formateur_id", str(formateur_id))
-        elif formation is not None and formation.organisme_formateur_id:
-            formdata.add("organisme_formateur_id", str(formation.organisme_formateur_id))
-        form = forms_engine.build_form("formation", formdata=formdata,
-                                       context={"structure": structure},
-                                       meta={"csrf": False})
-        if not form.validate():
-            raise CatalogueError(_form_errors(form))
-        if new_formation:
-            formation = create_formation(form, actor=actor, structure=structure)
-            if not reference:
-                created_here[key] = formation.id
-        else:
-            update_formation(formation, form, actor=actor)
+    formation_values = _formation_values(values)
+    if new_formation:
+        formation = create_formation(formation_values, actor=actor, structure=structure)
+        if not reference:
+            created_here[key] = formation.id
+    elif any(values.get(c) for c in FORMATION_COLUMNS):
+        update_formation(formation, formation_values, actor=actor)
     else:
         mark_edited(formation)
 
@@ -506,34 +698,12 @@ def _import_line(number: int, values: dict, *, actor: User, structure: Structure
             if session is None:
                 raise CatalogueError(f"La session {session_reference} n'appartient pas à la "
                                      f"formation {formation.reference}.")
-        formdata = MultiDict()
-        for name in SESSION_COLUMNS:
-            value = values.get(name, "")
-            if not value and session is not None:
-                current = getattr(session, name)
-                value = "" if current is None else (
-                    current.strftime("%d/%m/%Y") if isinstance(current, dt.date)
-                    else str(current))
-            if name == "mode_entree" and not value:
-                value = "date_fixe"
-            formdata.add(name, value)
-        if session is None or session.ouverte_candidature:
-            formdata.add("ouverte_candidature", "y")
-        commune_id = _find_commune(values.get("code_postal", ""), values.get("commune", ""))
-        if commune_id is None and session is not None:
-            commune_id = session.commune_id
-        if commune_id is not None:
-            formdata.add("commune_id", str(commune_id))
-        form = forms_engine.build_form("session", formdata=formdata,
-                                       context={"structure": structure},
-                                       meta={"csrf": False})
-        if not form.validate():
-            raise CatalogueError(_form_errors(form))
+        session_values = _session_values(values, session)
         if session is None:
-            session = create_session(formation, form, actor=actor)
+            session = create_session(formation, session_values, actor=actor)
             session_outcome = f", session {session.reference} créée"
         else:
-            update_session(session, form, actor=actor)
+            update_session(session, session_values, actor=actor)
             session_outcome = f", session {session.reference} mise à jour"
     outcome = "créée" if new_formation else "mise à jour"
     return ImportLine(number, outcome, f"Formation {formation.reference} {outcome}"

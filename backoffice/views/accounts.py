@@ -710,21 +710,19 @@ def habilitation_request():
     return _back_to_habilitations()
 
 
-def _fire(obj, transition: str, success: str):
+def _run_habilitation_action(action, success: str):
+    """POST of a button of « Habilitations »: ``action()`` (a service call), one commit."""
     if not CsrfForm().validate_on_submit():
         abort(400)
     try:
-        workflow.fire(obj, transition, actor=current_user._get_current_object(),
-                      reason=request.form.get("reason"))
+        action()
     except workflow.PermissionDenied:
         db.session.rollback()
         abort(403)
-    except workflow.WorkflowError as error:
+    except (service.AccountError, workflow.WorkflowError) as error:
         db.session.rollback()
         flash(error.message, "danger")
         return _back_to_habilitations()
-    if isinstance(obj, Habilitation):
-        obj.decided_by_id = current_user.id
     db.session.commit()
     flash(success, "success")
     return _back_to_habilitations()
@@ -755,10 +753,9 @@ def habilitation_action(habilitation_id: int, action: str):
         return _back_to_habilitations()
     if action not in HABILITATION_ACTIONS:
         abort(404)
-    if action == "revoquer" and habilitation.user_id == current_user.id:
-        flash("Vous ne pouvez pas révoquer votre propre habilitation.", "danger")
-        return _back_to_habilitations()
-    return _fire(habilitation, action, HABILITATION_ACTIONS[action])
+    return _run_habilitation_action(lambda: service.decide_habilitation(
+        habilitation, action, actor=current_user._get_current_object(),
+        reason=request.form.get("reason")), HABILITATION_ACTIONS[action])
 
 
 @bp.route("/habilitations/delegations", methods=["POST"])
@@ -790,7 +787,9 @@ def delegation_create():
 @active_account_required
 def delegation_revoke(delegation_id: int):
     delegation = db.session.get(Delegation, delegation_id) or abort(404)
-    return _fire(delegation, "revoquer", "Délégation révoquée ; le tiers est prévenu.")
+    return _run_habilitation_action(lambda: service.revoke_delegation(
+        delegation, actor=current_user._get_current_object(),
+        reason=request.form.get("reason")), "Délégation révoquée ; le tiers est prévenu.")
 
 
 @bp.route("/delegations/accepter/<secret>", methods=["GET", "POST"])

@@ -11,8 +11,7 @@ from backoffice.extensions import db
 from backoffice.models import CandidatureState
 from backoffice.services import candidatures as service
 from backoffice.views import CsrfForm
-from backoffice.views.prescribers import (_page, candidature_list, shows_personal_data,
-                                          tab_counts)
+from backoffice.views.prescribers import _page, shows_personal_data
 
 bp = Blueprint("avis", __name__, url_prefix="/candidatures-of")
 
@@ -43,10 +42,10 @@ def candidatures():
     if tab not in TAB_STATES:
         tab = "a_traiter"
     scope = service.of_scope(membership)
-    items, total, page, pages = candidature_list(
+    items, total, page, pages = service.candidature_list(
         scope, TAB_STATES[tab], q=request.args.get("q", ""),
         session_id=request.args.get("session", type=int), page=_page())
-    counts = tab_counts(scope)
+    counts = service.count_by_state(scope)
     return render_template("prescription/of_candidatures.html", tabs=TABS, tab=tab,
                            items=items, total=total, page=page, pages=pages,
                            counts={code: sum(counts.get(s, 0) for s in states)
@@ -113,33 +112,24 @@ def follow_up(candidature_id: int):
 @bp.route("/avis-groupe", methods=["POST"])
 @of_required
 def bulk_avis():
-    """The same avis on several candidatures: each in a savepoint, so that one refusal
-    (no place left, already decided) does not cancel the others; one commit."""
+    """The same avis on several candidatures (``service.give_avis_to_many``), one commit."""
     if not CsrfForm().validate_on_submit():
         abort(400)
-    avis = request.form.get("avis", "")
-    ids = [i for i in request.form.getlist("ids", type=int) if i > 0]
-    if not ids:
-        flash("Cochez au moins une candidature.", "danger")
+    try:
+        outcome = service.give_avis_to_many(
+            request.form.getlist("ids", type=int), request.form.get("avis", ""),
+            actor=current_user, membership=current_membership(),
+            motif=request.form.get("motif"))
+    except service.CandidatureNotFound:
+        db.session.rollback()
+        abort(404)
+    except service.CandidatureError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
         return redirect(url_for(".candidatures"))
-    done, refused = 0, []
-    membership = current_membership()
-    for ident in ids:
-        candidature = service.get_for_of(ident, membership)
-        if candidature is None:
-            abort(404)
-        savepoint = db.session.begin_nested()
-        try:
-            service.give_avis(candidature, avis, actor=current_user,
-                              motif=request.form.get("motif"))
-            savepoint.commit()
-            done += 1
-        except service.CandidatureError as error:
-            savepoint.rollback()
-            refused.append(f"{candidature.reference} : {' '.join(error.messages)}")
     db.session.commit()
-    if done:
-        flash(f"{done} avis enregistré(s).", "success")
-    for message in refused:
+    if outcome.done:
+        flash(f"{outcome.done} avis enregistré(s).", "success")
+    for message in outcome.refused:
         flash(message, "danger")
     return redirect(url_for(".candidatures"))

@@ -7,13 +7,12 @@ or rolls back on error. The domain work is in ``backoffice.services.catalogue``.
 """
 from __future__ import annotations
 
-import math
 from functools import wraps
 
 from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template,
                    request, url_for)
 from flask_login import current_user
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -80,35 +79,6 @@ def _context() -> dict:
 
 
 # -- Mon catalogue -------------------------------------------------------------------------
-def _tab_condition(tab: str, today):
-    if tab == "publiees":
-        return Formation.state == FormationState.VALIDEE
-    if tab == "creees":
-        return Formation.state == FormationState.EN_ATTENTE_MODERATION
-    if tab == "modifiees":
-        return or_(Formation.state == FormationState.MODIFIEE,
-                   and_(Formation.state == FormationState.VALIDEE,
-                        Formation.validated_snapshot.is_not(None)))
-    if tab == "brouillons":
-        return Formation.state.in_((FormationState.BROUILLON, FormationState.COMPLEMENT_DEMANDE))
-    if tab == "archivees":
-        return Formation.state == FormationState.ARCHIVEE
-    if tab == "supprimees":
-        return Formation.state == FormationState.SUPPRIMEE
-    return None
-
-
-def _alert_condition(stats, today):
-    """Formations needing action: complement demanded, every session ended, certification
-    no longer active."""
-    live = Formation.state.in_((FormationState.VALIDEE, FormationState.MODIFIEE,
-                                FormationState.EN_ATTENTE_MODERATION))
-    return or_(Formation.state == FormationState.COMPLEMENT_DEMANDE,
-               and_(live, stats.c.nb_sessions > 0, stats.c.last_end < today),
-               and_(Formation.state != FormationState.SUPPRIMEE,
-                    Certification.active.is_(False)))
-
-
 @bp.route("/")
 @catalogue_required
 def index():
@@ -119,53 +89,14 @@ def index():
         return redirect(url_for(".import_csv"))
     today = clock.today()
     query_text = (request.args.get("q") or "").strip()
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
-    stats = (select(Session.formation_id.label("formation_id"),
-                    func.count(Session.id).label("nb_sessions"),
-                    func.min(Session.date_debut).label("first_start"),
-                    func.max(Session.date_fin).label("last_end"))
-             .where(Session.state == SessionState.ACTIVE)
-             .group_by(Session.formation_id).subquery())
-    base = (select(Formation, stats.c.nb_sessions, stats.c.first_start, stats.c.last_end)
-            .outerjoin(stats, stats.c.formation_id == Formation.id)
-            .outerjoin(Certification, Certification.id == Formation.certification_id)
-            .where(Formation.structure_id == g.structure.id))
-    condition = (_alert_condition(stats, today) if tab == "alerte"
-                 else _tab_condition(tab, today))
-    base = base.where(condition)
-    if query_text:
-        like = f"%{query_text.lower()}%"
-        base = base.where(or_(func.lower(Formation.intitule).like(like),
-                              Formation.reference.like(like),
-                              func.lower(func.coalesce(Formation.financement, "")).like(like)))
-    total = db.session.scalar(select(func.count()).select_from(base.subquery()))
-    pages = max(math.ceil(total / PAGE_SIZE), 1)
-    page = min(page, pages)
-    rows = db.session.execute(base.options(joinedload(Formation.certification))
-                              .order_by(Formation.updated_at.desc(), Formation.id.desc())
-                              .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
-    counts = _tab_counts(stats, today)
-    return render_template("catalogue/index.html", tabs=TABS, tab=tab, rows=rows,
-                           total=total, page=page, pages=pages, q=query_text, counts=counts,
+    listing = service.catalogue_page(
+        g.structure, tab, q=query_text, page=max(request.args.get("page", 1, type=int) or 1, 1),
+        per_page=PAGE_SIZE, today=today)
+    return render_template("catalogue/index.html", tabs=TABS, tab=tab, rows=listing.rows,
+                           total=listing.total, page=listing.page, pages=listing.pages,
+                           q=query_text, counts=listing.counts,
                            today=today, dispositifs=Dispositif.labels(),
                            states=FormationState.labels(), post_form=CsrfForm())
-
-
-def _tab_counts(stats, today) -> dict[str, int]:
-    """One aggregate query for the counters of every tab."""
-    def total(condition):
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-    columns = [total(_tab_condition(tab, today)) for tab, _ in TABS[1:-1]]
-    columns.append(total(_alert_condition(stats, today)))
-    row = db.session.execute(
-        select(*columns).select_from(Formation)
-        .outerjoin(stats, stats.c.formation_id == Formation.id)
-        .outerjoin(Certification, Certification.id == Formation.certification_id)
-        .where(Formation.structure_id == g.structure.id)).one()
-    counts = {tab: int(value or 0) for (tab, _), value in zip(TABS[1:-1], row)}
-    counts["alerte"] = int(row[-1] or 0)
-    return counts
 
 
 # -- formation form -----------------------------------------------------------------------
@@ -188,7 +119,8 @@ def new_formation():
     form = forms_engine.build_form("formation", context=_context())
     if form.validate_on_submit():
         try:
-            formation = service.create_formation(form, actor=current_user, structure=g.structure)
+            formation = service.create_formation(form.values(), actor=current_user,
+                                                 structure=g.structure)
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
@@ -214,7 +146,7 @@ def formation(formation_id: int):
                                     "d'autre : rechargez la page et recommencez.")
         else:
             try:
-                service.update_formation(formation, form, actor=current_user)
+                service.update_formation(formation, form.values(), actor=current_user)
                 db.session.commit()
             except (service.CatalogueError, workflow.ConflictError) as error:
                 db.session.rollback()
@@ -234,10 +166,10 @@ def formation(formation_id: int):
 def publish(formation_id: int):
     """« Publier »: the publication checks; failures on the form, else the review page."""
     formation = _formation_or_404(formation_id)
-    if formation.state not in (FormationState.BROUILLON, FormationState.COMPLEMENT_DEMANDE,
-                               FormationState.VALIDEE):
-        flash(f"Cette formation est à l'état « {FormationState(formation.state).label} » : "
-              "elle ne peut pas être publiée.", "warning")
+    try:
+        service.check_publishable(formation)
+    except service.CatalogueError as error:
+        flash(error.message, "warning")
         return redirect(url_for(".formation", formation_id=formation.id))
     violations = service.publication_check(formation)
     blocking = [v for v in violations if v.blocking]
@@ -300,14 +232,15 @@ def new_session(formation_id: int):
     duplicates = []
     if form.validate_on_submit():
         try:
-            session = service.create_session(formation, form, actor=current_user)
-            duplicates = service.duplicate_warnings(formation)
-            if duplicates and not request.form.get("confirmer_doublon"):
-                db.session.rollback()
-            else:
-                db.session.commit()
-                flash(f"Session {session.reference} ajoutée.", "success")
-                return redirect(url_for(".formation", formation_id=formation.id) + "#sessions")
+            session = service.create_session(
+                formation, form.values(), actor=current_user,
+                refuse_duplicates=not request.form.get("confirmer_doublon"))
+            db.session.commit()
+            flash(f"Session {session.reference} ajoutée.", "success")
+            return redirect(url_for(".formation", formation_id=formation.id) + "#sessions")
+        except service.ProbableDuplicate as duplicate:
+            db.session.rollback()
+            duplicates = duplicate.warnings
         except service.CatalogueError as error:
             db.session.rollback()
             form.form_errors.append(error.message)
@@ -327,7 +260,7 @@ def session(session_id: int):
     form = forms_engine.build_form("session", obj=session, context=_context())
     if form.validate_on_submit():
         try:
-            service.update_session(session, form, actor=current_user)
+            service.update_session(session, form.values(), actor=current_user)
             db.session.commit()
         except service.CatalogueError as error:
             db.session.rollback()

@@ -6,7 +6,7 @@ import datetime as dt
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from backoffice import clock, forms_engine, permissions, search
@@ -17,7 +17,6 @@ from backoffice.models import (DEPARTEMENTS_NOUVELLE_AQUITAINE, Candidate, Candi
                                Formation, PrescriberProfile, Session, SessionState)
 from backoffice.services import candidatures as service
 from backoffice.services import personal_data
-from backoffice.text import name_key
 from backoffice.views import CsrfForm
 
 bp = Blueprint("prescription", __name__, url_prefix="/prescription")
@@ -159,7 +158,8 @@ def new_candidate(session_id: int):
             form.date_naissance.data = _parse_date(request.args.get("date_naissance"))
     if form.validate_on_submit():
         try:
-            candidate = service.create_candidate(form, membership=current_membership())
+            candidate = service.create_candidate(form.values(),
+                                                 membership=current_membership())
         except service.DuplicateCandidate as duplicate:
             db.session.rollback()
             for message in duplicate.messages:
@@ -207,7 +207,7 @@ def edit_candidate(candidate_id: int):
     form = forms_engine.build_form("candidate", obj=candidate)
     if form.validate_on_submit():
         try:
-            service.update_candidate(candidate, form)
+            service.update_candidate(candidate, form.values())
         except service.DuplicateCandidate as duplicate:
             db.session.rollback()
             form.form_errors.extend(duplicate.messages)
@@ -221,8 +221,8 @@ def edit_candidate(candidate_id: int):
 
 # -- the candidature form ------------------------------------------------------------------------
 def _candidature_form(candidature: Candidature | None, session: Session):
-    return forms_engine.build_form("candidature", obj=candidature, context={
-        "formation_apprentissage": bool(session.formation.modalite_apprentissage)})
+    return forms_engine.build_form("candidature", obj=candidature,
+                                   context=service.candidature_context(session))
 
 
 def _apply_errors(form, error: service.CandidatureError) -> None:
@@ -239,18 +239,20 @@ def _handle_candidature_form(candidature: Candidature, form, session: Session):
     """POST of the candidature form: « brouillon » or « valider ». Returns a response
     on success, ``None`` to show the form again with its errors."""
     action = request.form.get("action", "brouillon")
+    submit = action == "valider"
     valid = form.validate_on_submit()
-    if not valid and action == "brouillon" and "csrf_token" not in form.errors:
-        # A draft may be incomplete: only the consent is missing → still saved.
-        others = {k for k, v in form.errors.items() if v and k != "consentement"}
+    if not valid and not submit and "csrf_token" not in form.errors:
+        # What a draft may lack (the service decides) is not an error for a draft.
+        others = {k for k, v in form.errors.items() if v and k not in service.DRAFT_MAY_LACK}
         if not others:
-            form.consentement.errors = []
+            for name in service.DRAFT_MAY_LACK:
+                form[name].errors = []
             valid = True
     if not valid:
         return None
     try:
-        service.save(candidature, form, actor=current_user, membership=current_membership(),
-                     submit=action == "valider")
+        service.save(candidature, form.values(), actor=current_user,
+                     membership=current_membership(), submit=submit)
     except service.CandidatureError as error:
         db.session.rollback()
         _apply_errors(form, error)
@@ -373,45 +375,6 @@ def discard(candidature_id: int):
 
 
 # -- « Gestion des candidatures » -----------------------------------------------------------------
-def candidature_list(scope, states, *, q: str = "", session_id: int | None = None,
-                     page: int = 1):
-    """One page of candidatures in ``scope`` and ``states`` (filter on the reference,
-    the session reference or the candidate's name), eagerly loaded."""
-    conditions = [scope, Candidature.state.in_(states)]
-    if session_id:
-        conditions.append(Candidature.session_id == session_id)
-    q = (q or "").strip()
-    if q:
-        key = name_key(q)
-        matches = [Candidature.reference == q,
-                   Candidature.session_id.in_(select(Session.id).where(Session.reference == q))]
-        if key:
-            matches.append(Candidature.candidate_id.in_(select(Candidate.id).where(
-                Candidate.nom_normalise.startswith(key, autoescape=True))))
-        conditions.append(or_(*matches))
-    total = db.session.scalar(select(func.count(Candidature.id)).where(*conditions)) or 0
-    pages = max(1, -(-total // PER_PAGE))
-    page = max(1, min(page, pages))
-    items = list(db.session.scalars(
-        select(Candidature).where(*conditions)
-        .options(joinedload(Candidature.candidate),
-                 joinedload(Candidature.session).joinedload(Session.formation)
-                 .joinedload(Formation.organisme_formateur),
-                 joinedload(Candidature.session).joinedload(Session.formation)
-                 .joinedload(Formation.structure),
-                 joinedload(Candidature.session).joinedload(Session.organisme_formateur),
-                 joinedload(Candidature.prescriber_user),
-                 joinedload(Candidature.prescriber_structure))
-        .order_by(Candidature.submitted_at.desc().nulls_last(), Candidature.id.desc())
-        .offset((page - 1) * PER_PAGE).limit(PER_PAGE)).unique())
-    return items, total, page, pages
-
-
-def tab_counts(scope) -> dict[str, int]:
-    return dict(db.session.execute(select(Candidature.state, func.count(Candidature.id))
-                                   .where(scope).group_by(Candidature.state)).all())
-
-
 @bp.route("/candidatures")
 @prescriber_required
 def candidatures():
@@ -422,10 +385,10 @@ def candidatures():
     if membership.profile_prescripteur == PrescriberProfile.N1 and "onglet" not in request.args:
         tab = "attente_validation"
     scope = service.prescriber_scope(membership)
-    items, total, page, pages = candidature_list(
+    items, total, page, pages = service.candidature_list(
         scope, TAB_STATES[tab], q=request.args.get("q", ""),
         session_id=request.args.get("session", type=int), page=_page())
-    counts = tab_counts(scope)
+    counts = service.count_by_state(scope)
     return render_template("prescription/candidatures.html", tabs=TABS, tab=tab, items=items,
                            total=total, page=page, pages=pages,
                            counts={code: sum(counts.get(s, 0) for s in states)
