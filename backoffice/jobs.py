@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy import delete, exists, func, or_, select, update
 
-from backoffice import clock, links, workflow
+from backoffice import clock, links, tasks, workflow
 from backoffice.extensions import db
 from backoffice.models import (Candidate, Candidature, CandidatureState, Channel, Delegation,
                                DelegationState, Formation, FormationState, MessageStatus,
@@ -61,6 +61,7 @@ def _batches(query, model, batch_size: int):
             return
         yield batch
         last_id = batch[-1].id
+        tasks.pause_after_batch()
 
 
 def _fire_due(query, model, transition: str, *, batch_size, dry_run, reason) -> tuple[int, int]:
