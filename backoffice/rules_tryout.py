@@ -274,9 +274,8 @@ def _start(job: str, content: str, state: dict, author) -> Any:
     state = {**state, "auteur": author.full_name if author else None,
              "auteur_id": author.id if author else None, "total": None, "traites": 0,
              "etape": "vérification", "resultat": None, "problemes": []}
-    run = tasks.enqueue(job, summary=json.dumps(state), payload=content.encode("utf-8"),
-                        requested_by=author, dry_run=job == JOB_NAME)
-    run_id = run.id
+    run_id = tasks.enqueue(job, summary=json.dumps(state), payload=content.encode("utf-8"),
+                           requested_by=author, dry_run=job == JOB_NAME)
     # Counted after our own commit: of several requests racing past the limit, the last
     # to commit sees them all and gives up (some may give up needlessly; none too many).
     admitted = running_count() <= int(current_app.config.get("RULES_MAX_CONCURRENT_TRYOUTS",

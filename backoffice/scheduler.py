@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from backoffice import clock
 from backoffice.extensions import db
@@ -103,24 +103,24 @@ def _execute(job: Job, run_id: int, *, batch_size: int) -> JobRun:
     try:
         with clock.running_at(at):
             result = job.func(at=at, batch_size=batch_size, dry_run=dry_run)
-        if dry_run:
-            db.session.rollback()
-        run = db.session.get(JobRun, run_id)
-        run.status = JobRunStatus.SUCCES
-        run.rows_seen, run.rows_changed = result.seen, result.changed
-        run.summary = (("À blanc : " if dry_run else "") + result.summary) or None
-        log.info("%s : %s", job.label, run.summary)
+        summary = (("À blanc : " if dry_run else "") + result.summary) or None
+        outcome = {"status": JobRunStatus.SUCCES, "rows_seen": result.seen,
+                   "rows_changed": result.changed, "summary": summary}
+        log.info("%s : %s", job.label, summary)
     except Exception as exc:  # recorded, then the scheduler goes on with other jobs
-        db.session.rollback()
-        run = db.session.get(JobRun, run_id)
-        run.status = JobRunStatus.ECHEC
-        run.error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
+        outcome = {"status": JobRunStatus.ECHEC,
+                   "error": "".join(traceback.format_exception_only(exc)).strip()[:4000]}
         log.exception("%s : échec", job.label)
-    run.ended_at = clock.now()
-    # If even this commit fails (e.g. "database is locked"), the heartbeat stops with the
-    # run and the sweep marks it « Interrompue ».
+    # A transaction that starts with this write (no read first: on SQLite, a read
+    # transaction cannot become a write one once another process has committed). If even
+    # this fails (e.g. "database is locked"), the heartbeat stops with the run and the
+    # sweep marks it « Interrompue ».
+    db.session.rollback()
+    db.session.execute(update(JobRun).where(JobRun.id == run_id)
+                       .values(**outcome, ended_at=clock.now())
+                       .execution_options(synchronize_session=False))
     db.session.commit()
-    return run
+    return db.session.get(JobRun, run_id, populate_existing=True)
 
 
 # -- one runner -----------------------------------------------------------------------------

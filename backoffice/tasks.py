@@ -79,15 +79,19 @@ RESUMABLE = ("import_catalogue",)
 
 # -- the web side ---------------------------------------------------------------------------
 def enqueue(job: str, *, summary: str | None = None, payload: bytes | None = None,
-            requested_by=None, dry_run: bool = False, run_for=None) -> JobRun:
-    """Queue a task (committed) and return its row at once: a runner will execute it."""
+            requested_by=None, dry_run: bool = False, run_for=None) -> int:
+    """Queue a task (committed) and return its id at once: a runner will execute it.
+    Nothing is read after the commit: an open read transaction would keep this session
+    from seeing the runner's progress (SQLite)."""
     now = clock.now()
     run = JobRun(job=job, run_for=run_for or now, started_at=now, dry_run=dry_run,
                  status=JobRunStatus.EN_ATTENTE, summary=summary, payload=payload,
                  requested_by_id=getattr(requested_by, "id", None), attempts=0)
     db.session.add(run)
+    db.session.flush()
+    run_id = run.id
     db.session.commit()
-    return run
+    return run_id
 
 
 def heartbeat_age(run: JobRun) -> float | None:
@@ -173,6 +177,7 @@ def execute(run_id: int) -> None:
                         error=FAILED_MESSAGE.format(error=error))
                 .execution_options(synchronize_session=False))
             db.session.commit()
+    db.session.commit()  # each write below starts its own transaction (SQLite: see scheduler)
     db.session.execute(update(JobRun).where(JobRun.id == run_id, JobRun.status.in_(FINAL))
                        .values(payload=None).execution_options(synchronize_session=False))
     db.session.commit()

@@ -591,7 +591,7 @@ def start_import(raw: bytes, *, actor: User, structure: Structure, filename: str
              "tout_ou_rien": all_or_nothing, "traites": 0, "total": total,
              "maj": clock.now().isoformat(), "reprise": 0, "rapport": None, "erreur": None}
     return tasks.enqueue(IMPORT_JOB, summary=json.dumps(state), payload=raw,
-                         requested_by=actor).id
+                         requested_by=actor)
 
 
 def run_import(job_id: int, raw: bytes) -> None:
