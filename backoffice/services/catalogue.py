@@ -611,21 +611,23 @@ def run_import(job_id: int, raw: bytes) -> None:
 
 
 def _without_first_lines(raw: bytes, count: int) -> bytes:
-    """The file with the values of its first ``count`` non-empty lines erased: ``read_csv``
-    skips them, and the other lines keep their numbers (UTF-8)."""
+    """The file (UTF-8) with each of its first ``count`` non-empty lines replaced by a
+    line of empty values: ``read_csv`` skips them, and the other lines, kept as they are,
+    keep their numbers."""
     text, _ = decode_csv(raw)
     delimiter = _delimiter(text)
-    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
-    header = next(rows)
-    writer.writerow(header)
-    erased = 0
-    for row in rows:
+    lines = io.StringIO(text, newline="").readlines()
+    reader = csv.reader(lines, delimiter=delimiter)
+    header = next(reader)
+    kept, start, erased = lines[:reader.line_num], reader.line_num, 0
+    for row in reader:  # a row may span several physical lines (quoted line breaks)
         if erased < count and any(value.strip() for value in row[:len(header)]):
-            row, erased = [""] * len(header), erased + 1
-        writer.writerow(row)
-    return out.getvalue().encode("utf-8")
+            kept.append('""' + delimiter * (len(header) - 1) + "\n")
+            erased += 1
+        else:
+            kept.extend(lines[start:reader.line_num])
+        start = reader.line_num
+    return "".join(kept).encode("utf-8")
 
 
 def _import_job(job_id: int, raw: bytes) -> None:
@@ -653,7 +655,8 @@ def _import_job(job_id: int, raw: bytes) -> None:
             db.session.commit()
             tasks.pause_after_batch()
 
-    encoding, delimiter = decode_csv(raw)[1], _delimiter(decode_csv(raw)[0])
+    text, encoding = decode_csv(raw)
+    delimiter = _delimiter(text)
     try:
         if before and before >= state["total"]:
             report = ImportReport(lines=[], encoding=encoding, delimiter=delimiter)
