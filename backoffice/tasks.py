@@ -43,6 +43,8 @@ log = logging.getLogger("backoffice.tasks")
 POLL_SECONDS = 1.5
 MAX_ATTEMPTS = 3
 FINAL = (JobRunStatus.SUCCES, JobRunStatus.ECHEC, JobRunStatus.INTERROMPUE)
+# Tasks taken over from the start or from their committed progress when their runner died.
+RESUMABLE = ("import_catalogue",)
 INTERRUPTED_MESSAGE = ("Interrompue : le processus qui l'exécutait ({runner}) ne donne plus "
                        "signe de vie depuis le {since}.")
 RESUMED_MESSAGE = INTERRUPTED_MESSAGE + " Reprise par un autre processus (tentative {attempt} " \
@@ -71,10 +73,6 @@ def _handlers() -> dict:
     return {**dict.fromkeys(scheduler.jobs(), scheduler.run_queued),
             catalogue.IMPORT_JOB: catalogue.run_import,
             **dict.fromkeys(rules_tryout.JOBS, rules_tryout.run_queued)}
-
-
-# Tasks taken over from the start or from their committed progress when their runner died.
-RESUMABLE = ("import_catalogue",)
 
 
 # -- the web side ---------------------------------------------------------------------------
