@@ -6,6 +6,8 @@ It is Flask's CLI bound to ``create_app`` (so ``backoffice run``, ``backoffice s
 * ``backoffice demo-data --scale N``: generate deterministic demo data;
 * ``backoffice bootstrap``: what ``make run`` does before serving (migrate, demo data
   when the database is empty, print the demo accounts);
+* ``backoffice worker [--once]``: run the task queue (``backoffice/tasks.py``); the
+  ``backoffice scheduler`` process runs it too;
 * ``backoffice nir rotate [--batch-size N]``: re-encrypt every NIR with the newest key of
   ``NIR_ENCRYPTION_KEYS`` (see ``backoffice/services/nir_keys.py``).
 
@@ -152,10 +154,11 @@ def nir_rotate_command(batch_size: int) -> None:
 @click.command("scheduler")
 @with_appcontext
 def scheduler_command() -> None:
-    """Exécute les tâches planifiées (un seul processus à la fois : verrou)."""
+    """Exécute les tâches planifiées (un seul processus à la fois : verrou) et la file
+    des tâches."""
     from flask import current_app
 
-    from backoffice import scheduler
+    from backoffice import scheduler, tasks
 
     app = current_app._get_current_object()
     lock = scheduler.SchedulerLock(app)
@@ -163,10 +166,35 @@ def scheduler_command() -> None:
         click.echo("Un autre planificateur tourne déjà : arrêt.")
         raise SystemExit(3)
     click.echo("Planificateur démarré : " + ", ".join(scheduler.jobs()))
+    click.echo("File des tâches exécutée aussi par ce processus.")
+    runner = tasks.Runner(app)
+    runner.start_thread()
     try:
         scheduler.build_scheduler(app, background=False).start()
     finally:
+        runner.stop()
         lock.release()
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Exécute les tâches en attente puis s'arrête.")
+@with_appcontext
+def worker_command(once: bool) -> None:
+    """Exécute la file des tâches (imports, essais de règles, « Lancer maintenant ») ;
+    plusieurs peuvent tourner à la fois."""
+    from flask import current_app
+
+    from backoffice import tasks
+
+    app = current_app._get_current_object()
+    if once:
+        click.echo(f"{tasks.run_pending(app)} tâche(s) exécutée(s).")
+        return
+    click.echo(f"Exécuteur de tâches démarré ({tasks.runner_identity()}).")
+    try:
+        tasks.Runner(app).run_forever()
+    except KeyboardInterrupt:
+        click.echo("Exécuteur de tâches arrêté.")
 
 
 @click.command("serve")
@@ -192,7 +220,7 @@ def serve_command(host: str, port: int, no_scheduler: bool) -> None:
 def register_commands(app: Flask) -> None:
     for command in (demo_data_command, demo_accounts_command, demo_code_command,
                     bootstrap_command, jobs_group,
-                    nir_group, scheduler_command, serve_command):
+                    nir_group, scheduler_command, worker_command, serve_command):
         app.cli.add_command(command)
 
 

@@ -112,6 +112,16 @@ class Config:
     # worker and server; beyond it the request is refused with a French message.
     RULES_MAX_CONCURRENT_TRYOUTS = int(os.environ.get("RULES_MAX_CONCURRENT_TRYOUTS", "2"))
 
+    # -- the task queue (backoffice/tasks.py) --
+    # A runner writes the heartbeat of the task or scheduled job it runs every
+    # TASK_HEARTBEAT_SECONDS; a run « En cours » without one for TASK_INTERRUPTED_AFTER_SECONDS
+    # is « Interrompue » (its runner was killed) and its work is taken over. After each
+    # committed batch of a long task (jobs, CSV import), the runner pauses
+    # TASK_BATCH_PAUSE_SECONDS to leave the database to the pages (0: no pause).
+    TASK_HEARTBEAT_SECONDS = float(os.environ.get("TASK_HEARTBEAT_SECONDS", "10"))
+    TASK_INTERRUPTED_AFTER_SECONDS = float(os.environ.get("TASK_INTERRUPTED_AFTER_SECONDS", "60"))
+    TASK_BATCH_PAUSE_SECONDS = float(os.environ.get("TASK_BATCH_PAUSE_SECONDS", "0"))
+
     # -- security: sessions --
     # Every login is a server-side session (table user_session) that ends at logout, on a
     # password change, on « Fermer mes autres sessions » and on deactivation; it also ends

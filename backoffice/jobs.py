@@ -5,7 +5,10 @@ due rows in SQL in id order (keyset batches, ``FOR UPDATE SKIP LOCKED`` on Postg
 commits per batch; changes states only through the workflow (so every change is in the
 transition log); and is idempotent: due rows are selected by state, and reminders carry
 an idempotency key, so a second run at the same instant changes and sends nothing. A run
-killed mid-way left only whole batches committed: the next run finishes the work.
+killed mid-way left only whole batches committed: the next run finishes the work (the
+killed one is shown « Interrompue » once its heartbeat stops, see ``tasks.py``). After each
+batch, ``tasks.pause_after_batch()`` leaves the database to the pages a moment if
+configured.
 
 Durations (15 days, 2 years…) come from the ``deadlines`` rule file.
 """
@@ -24,7 +27,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy import delete, exists, func, or_, select, update
 
-from backoffice import clock, links, workflow
+from backoffice import clock, links, tasks, workflow
 from backoffice.extensions import db
 from backoffice.models import (Candidate, Candidature, CandidatureState, Channel, Delegation,
                                DelegationState, Formation, FormationState, MessageStatus,
@@ -61,6 +64,7 @@ def _batches(query, model, batch_size: int):
             return
         yield batch
         last_id = batch[-1].id
+        tasks.pause_after_batch()
 
 
 def _fire_due(query, model, transition: str, *, batch_size, dry_run, reason) -> tuple[int, int]:

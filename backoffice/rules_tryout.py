@@ -5,7 +5,8 @@ rule can send durable-rules' C core into an endless loop (in registration, out o
 of the engine's own watchdog) or kill the process it runs in (``DURABLE_RULES.md``).
 The web process therefore never parses, registers nor evaluates it. Every use of an
 edited text — **Essayer**, **Activer** and **Revenir** of the « Règles » screen — is a
-``JobRun`` started here and run in the background; the web request returns at once and
+``JobRun`` queued here (``backoffice/tasks.py``, the text in its payload, erased when
+it ends); the web request returns at once, a runner process starts the supervisor, and
 the page polls the run for its progress and result.
 
 * ``start_tryout(name, content, …)`` records an ``essai_regles`` run (dry run);
@@ -13,11 +14,13 @@ the page polls the run for its progress and result.
   ``RULES_MAX_CONCURRENT_TRYOUTS`` (2) of them run at once, counted in the database
   (so across every web worker and server): the run is inserted and committed first,
   then the running ones are counted; above the limit it is deleted again and
-  ``TryoutError`` says « Trop d'essais en cours, réessayez dans quelques minutes ».
+  ``TryoutError`` says « Trop d'essais en cours, réessayez dans quelques minutes »
+  (queued runs count as running).
   Requests racing for the last place may all be refused, never one too many admitted.
   A run older than the wall-clock limit plus two minutes no longer counts (its
   supervisor died).
-* Both start ``python -m backoffice.rules_tryout superviser <run>``, which starts the
+* The runner (``run_queued``) starts ``python -m backoffice.rules_tryout superviser <run>``
+  with the text on its stdin and waits for it; the supervisor starts the
   worker (``travailler <run>``) as its own child under resource limits set before it
   executes (``preexec_fn``): ``RLIMIT_CPU`` (``RULES_CHILD_CPU_SECONDS``), ``RLIMIT_AS``
   (``RULES_CHILD_MEMORY_MB``), no core file, and an ``alarm`` a little after the
@@ -37,7 +40,7 @@ the page polls the run for its progress and result.
   running: a version is activated exactly once, never after the run was given up.
 
 The edited text travels on stdin (never in a temporary file); the children get the
-database URL, the limits and the clock instant of the web request through
+database URL, the limits and the clock instant of the web request (``run_for``) through
 ``BACKOFFICE_TRYOUT``.
 """
 from __future__ import annotations
@@ -51,7 +54,6 @@ import resource
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -204,7 +206,7 @@ def parse_references(text: str) -> list[str]:
 
 
 # -- starting a run (web side: never reads the text) ------------------------------------------
-def _child_environment(app) -> dict[str, str]:
+def _child_environment(app, at: dt.datetime) -> dict[str, str]:
     config = {
         "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
         "RULES_DIR": str(app.config.get("RULES_DIR") or ""),
@@ -214,7 +216,7 @@ def _child_environment(app) -> dict[str, str]:
         "RULES_CHILD_WALL_SECONDS": app.config.get("RULES_CHILD_WALL_SECONDS"),
         "RULES_CHILD_CPU_SECONDS": app.config.get("RULES_CHILD_CPU_SECONDS"),
         "RULES_CHILD_MEMORY_MB": app.config.get("RULES_CHILD_MEMORY_MB"),
-        "at": clock.now().isoformat(),
+        "at": at.isoformat(),
     }
     env = dict(os.environ)
     env[ENV_VAR] = json.dumps(config)
@@ -229,13 +231,15 @@ def limits() -> Limits:
 
 
 def running_count() -> int:
-    """Try-outs and activations running now, in every process (stalled ones excluded)."""
+    """Try-outs and activations queued or running now, in every process (stalled ones
+    excluded)."""
     from backoffice.extensions import db
     from backoffice.models import JobRun, JobRunStatus
 
     since = clock.now() - dt.timedelta(seconds=limits().wall + STALL_GRACE_SECONDS)
     return db.session.scalar(select(func.count()).select_from(JobRun).where(
-        JobRun.job.in_(JOBS), JobRun.status == JobRunStatus.EN_COURS,
+        JobRun.job.in_(JOBS),
+        JobRun.status.in_((JobRunStatus.EN_ATTENTE, JobRunStatus.EN_COURS)),
         JobRun.started_at >= since))
 
 
@@ -258,8 +262,9 @@ def start_activation(name: str, content: str, *, author, comment: str,
 def _start(job: str, content: str, state: dict, author) -> Any:
     from flask import current_app
 
+    from backoffice import tasks
     from backoffice.extensions import db
-    from backoffice.models import JobRun, JobRunStatus
+    from backoffice.models import JobRun
 
     uri = current_app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite") and (uri in ("sqlite://", "sqlite:///:memory:")
@@ -269,12 +274,8 @@ def _start(job: str, content: str, state: dict, author) -> Any:
     state = {**state, "auteur": author.full_name if author else None,
              "auteur_id": author.id if author else None, "total": None, "traites": 0,
              "etape": "vérification", "resultat": None, "problemes": []}
-    run = JobRun(job=job, run_for=clock.now(), started_at=clock.now(),
-                 status=JobRunStatus.EN_COURS, dry_run=job == JOB_NAME,
-                 summary=json.dumps(state))
-    db.session.add(run)
-    db.session.commit()
-    run_id = run.id
+    run_id = tasks.enqueue(job, summary=json.dumps(state), payload=content.encode("utf-8"),
+                           requested_by=author, dry_run=job == JOB_NAME)
     # Counted after our own commit: of several requests racing past the limit, the last
     # to commit sees them all and gives up (some may give up needlessly; none too many).
     admitted = running_count() <= int(current_app.config.get("RULES_MAX_CONCURRENT_TRYOUTS",
@@ -284,19 +285,32 @@ def _start(job: str, content: str, state: dict, author) -> Any:
         db.session.execute(delete(JobRun).where(JobRun.id == run_id))
         db.session.commit()
         raise TryoutError(BUSY_MESSAGE, status=429)
+    return db.session.get(JobRun, run_id)
+
+
+def run_queued(run_id: int, payload: bytes) -> None:
+    """The task (run by a runner): start the supervisor with the text on its stdin, for
+    the instant the run was asked for, and wait for it (the heartbeat beats meanwhile)."""
+    from flask import current_app
+
+    from backoffice.extensions import db
+    from backoffice.models import JobRun
+
+    at = db.session.get(JobRun, run_id).run_for
+    db.session.commit()
     command = [sys.executable, "-m", "backoffice.rules_tryout", "superviser", str(run_id)]
     try:
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, text=True,
-                                   start_new_session=True, env=_child_environment(current_app))
-        process.stdin.write(content)
+                                   start_new_session=True,
+                                   env=_child_environment(current_app, at))
+        process.stdin.write(payload.decode("utf-8"))
         process.stdin.close()
     except OSError as exc:
         _finish(run_id, error=f"Le processus d'essai n'a pas pu démarrer : {exc}")
-        return db.session.get(JobRun, run_id)
-    # Reap the supervisor when it ends (no zombie); the thread only waits.
-    threading.Thread(target=process.wait, name=f"regles-{run_id}", daemon=True).start()
-    return run
+        return
+    process.wait()
+    _finish(run_id, error="Le processus d'essai s'est arrêté sans donner de résultat.")
 
 
 def state_of(run) -> dict:

@@ -6,6 +6,14 @@
   the same instant changes nothing and sends nothing twice.
 * ``run_job(name, at=…)`` records a ``JobRun`` (start, end, rows seen and changed,
   summary, error) and logs a French summary. Inside the job, ``clock.now()`` is ``at``.
+  While it runs, a heartbeat (``tasks.Heartbeat``) is written every few seconds: a run
+  whose process was killed (kill -9) or could not even record its failure (« database is
+  locked ») stops beating and is marked « Interrompue » by the sweep of any runner
+  (``backoffice/tasks.py``); the next run, idempotent, does the rest of its work.
+* « Lancer maintenant » does not run the job in the web request: it queues it
+  (``tasks.enqueue``) and a runner executes it through ``run_queued``. The
+  ``backoffice scheduler`` process also runs the task queue (a thread of its own), as do
+  ``backoffice worker`` processes and the scheduler embedded in ``make run``.
 * Only one process runs the schedule: ``backoffice scheduler`` holds a PostgreSQL
   advisory lock (on SQLite, an exclusive lock on ``instance/scheduler.lock``) for its
   whole life; a second scheduler finds the lock taken and stops. Misfired runs are
@@ -22,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from backoffice import clock
 from backoffice.extensions import db
@@ -60,36 +68,59 @@ def jobs() -> dict[str, Job]:
     return {job.name: job for job in SCHEDULE}
 
 
-def run_job(name: str, *, at=None, batch_size: int = 500, dry_run: bool = False) -> JobRun:
-    """Run one job for the instant ``at`` (default: now) and record it."""
+def job_or_error(name: str) -> Job:
     job = jobs().get(name)
     if job is None:
         raise UnknownJob(f"Tâche inconnue « {name} » (connues : {', '.join(jobs())}).")
-    at = at or clock.now()
-    run = JobRun(job=name, run_for=at, started_at=clock.now(), dry_run=dry_run,
-                 status=JobRunStatus.EN_COURS)
+    return job
+
+
+def run_job(name: str, *, at=None, batch_size: int = 500, dry_run: bool = False) -> JobRun:
+    """Run one job for the instant ``at`` (default: now), here and now, and record it."""
+    from backoffice import tasks
+
+    job = job_or_error(name)
+    run = JobRun(job=name, run_for=at or clock.now(), started_at=clock.now(), dry_run=dry_run,
+                 status=JobRunStatus.EN_COURS, runner=tasks.runner_identity(),
+                 heartbeat_at=clock.lease_now(), attempts=1)
     db.session.add(run)
     db.session.commit()
     run_id = run.id
+    with tasks.Heartbeat(run_id):
+        return _execute(job, run_id, batch_size=batch_size)
+
+
+def run_queued(run_id: int, _payload) -> None:
+    """A runner executes a job queued by « Lancer maintenant » (its heartbeat beats)."""
+    run = db.session.get(JobRun, run_id)
+    _execute(job_or_error(run.job), run_id, batch_size=500)
+
+
+def _execute(job: Job, run_id: int, *, batch_size: int) -> JobRun:
+    run = db.session.get(JobRun, run_id)
+    at, dry_run = run.run_for, run.dry_run
+    db.session.commit()
     try:
         with clock.running_at(at):
             result = job.func(at=at, batch_size=batch_size, dry_run=dry_run)
-        if dry_run:
-            db.session.rollback()
-        run = db.session.get(JobRun, run_id)
-        run.status = JobRunStatus.SUCCES
-        run.rows_seen, run.rows_changed = result.seen, result.changed
-        run.summary = (("À blanc : " if dry_run else "") + result.summary) or None
-        log.info("%s : %s", job.label, run.summary)
+        summary = (("À blanc : " if dry_run else "") + result.summary) or None
+        outcome = {"status": JobRunStatus.SUCCES, "rows_seen": result.seen,
+                   "rows_changed": result.changed, "summary": summary}
+        log.info("%s : %s", job.label, summary)
     except Exception as exc:  # recorded, then the scheduler goes on with other jobs
-        db.session.rollback()
-        run = db.session.get(JobRun, run_id)
-        run.status = JobRunStatus.ECHEC
-        run.error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
+        outcome = {"status": JobRunStatus.ECHEC,
+                   "error": "".join(traceback.format_exception_only(exc)).strip()[:4000]}
         log.exception("%s : échec", job.label)
-    run.ended_at = clock.now()
+    # A transaction that starts with this write (no read first: on SQLite, a read
+    # transaction cannot become a write one once another process has committed). If even
+    # this fails (e.g. "database is locked"), the heartbeat stops with the run and the
+    # sweep marks it « Interrompue ».
+    db.session.rollback()
+    db.session.execute(update(JobRun).where(JobRun.id == run_id)
+                       .values(**outcome, ended_at=clock.now())
+                       .execution_options(synchronize_session=False))
     db.session.commit()
-    return run
+    return db.session.get(JobRun, run_id, populate_existing=True)
 
 
 # -- one runner -----------------------------------------------------------------------------
@@ -173,13 +204,18 @@ def next_run_times(at=None) -> dict:
 
 
 def start_embedded(app: Flask):
-    """``make run``: the scheduler in the web process, if no other process runs it."""
+    """``make run``: the scheduler and a runner of the task queue in the web process, if
+    no other process runs the schedule."""
+    from backoffice import tasks
+
     lock = SchedulerLock(app)
     if not lock.acquire():
         app.logger.warning("Un autre processus exécute déjà les tâches planifiées.")
         return None
     scheduler = build_scheduler(app, background=True)
     scheduler.start()
-    app.extensions["scheduler"] = (scheduler, lock)
+    runner = tasks.Runner(app)
+    runner.start_thread()
+    app.extensions["scheduler"] = (scheduler, lock, runner)
     return scheduler
 

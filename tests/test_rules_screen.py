@@ -14,7 +14,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from backoffice import clock, rules_engine, rules_tryout
+from backoffice import clock, rules_engine, rules_tryout, tasks
 from backoffice.models import JobRun, RuleSetVersion, StaffRole
 from tests.conftest import csrf_token, login
 from tests.factories import (create_certification, create_commune, create_formation,
@@ -57,9 +57,12 @@ def post_edit(client, content: str, action: str, **fields):
 
 
 def wait_for_tryout(client, page_html: str, timeout: float = 120) -> dict:
+    """Run the task queue, as a runner process would (it starts the child), then poll
+    the run as the page does."""
     match = re.search(r'data-url="([^"]+)"', page_html)
     assert match, "no try-out on the page"
     url = html.unescape(match.group(1))
+    tasks.run_pending(client.application)
     deadline = time.monotonic() + timeout
     while True:
         data = client.get(url).get_json()

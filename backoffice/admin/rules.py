@@ -13,8 +13,8 @@ and platform admins: moderators get 403.
   earlier one (stored as a new version, so the history says who went back and why).
 
 The edited text is untrusted: this module never parses, registers nor evaluates it.
-Essayer, Activer and Revenir start a run in a limited child process
-(``backoffice.rules_tryout``) and answer at once with a page that polls the run
+Essayer, Activer and Revenir queue a run that a runner executes in a limited child
+process (``backoffice.rules_tryout``) and answer at once with a page that polls the run
 (« Vérification en cours… », then the result); at most ``RULES_MAX_CONCURRENT_TRYOUTS``
 runs at once, beyond which the request is refused (429) with a French message.
 """
@@ -133,7 +133,7 @@ class RulesView(BaseView):
         elif run.status == JobRunStatus.SUCCES and state.get("mode") == "activation":
             rules_engine.invalidate(jeu)  # this worker applies the new version at once
         status = JobRunStatus.ECHEC if stalled else run.status
-        finished = status != JobRunStatus.EN_COURS
+        finished = status not in (JobRunStatus.EN_ATTENTE, JobRunStatus.EN_COURS)
         fragment = self.render("admin/rules/tryout.html", run=run, state=state,
                                stalled=stalled, finished=finished, jeu=jeu,
                                title=rules_engine.RULESET_TITLES[jeu])

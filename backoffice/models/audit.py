@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice import clock
@@ -38,16 +39,24 @@ class TransitionLog(db.Model):
 
 
 class JobRunStatus(LabelledEnum):
+    EN_ATTENTE = "en_attente", "En attente"
     EN_COURS = "en_cours", "En cours"
     SUCCES = "succes", "Succès"
     ECHEC = "echec", "Échec"
+    INTERROMPUE = "interrompue", "Interrompue"
 
 
 class JobRun(db.Model):
+    """One run of a scheduled job, or one queued task (CSV import, rule try-out or
+    activation, « Lancer maintenant »): « En attente » until a runner claims it
+    (``backoffice/tasks.py``), then « En cours » with a heartbeat, then « Succès »,
+    « Échec » or « Interrompue » (its runner stopped beating)."""
+
     __tablename__ = "job_run"
     __table_args__ = (
         in_check("status", JobRunStatus),
         Index("ix_job_run_job_started_at", "job", "started_at"),
+        Index("ix_job_run_status", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -61,6 +70,16 @@ class JobRun(db.Model):
     rows_changed: Mapped[int] = mapped_column(Integer, default=0)
     summary: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+    # -- the task queue --
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    runner: Mapped[str | None] = mapped_column(String(120))  # "host:pid" of the runner
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    requested_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"))
+    # The task's input (CSV file, rule text), erased when the task ends.
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    requested_by = relationship("User")
 
 
 class RuleSetVersion(db.Model):

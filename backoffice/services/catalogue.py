@@ -22,7 +22,6 @@ import io
 import json
 import logging
 import math
-import threading
 
 from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import joinedload
@@ -725,29 +724,24 @@ def _find_commune(code_postal: str, nom: str) -> int | None:
     return ids[0]
 
 
-# -- CSV import of a large file, in the background ---------------------------------------
-# A file with more lines than IMPORT_BACKGROUND_THRESHOLD is imported by a thread of its
-# own (own application context, own database session) while the page polls its progress:
-# a JobRun row (job IMPORT_JOB) whose ``summary`` is JSON: {"structure_id", "user_id",
-# "fichier", "tout_ou_rien", "traites", "total", "maj" (ISO time of the last update),
-# "rapport" (ImportReport.as_dict() once done), "erreur"}. Without « tout ou rien », the
-# lines are committed with the progress every IMPORT_PROGRESS_EVERY lines (each line is
-# still all or nothing); with it, everything stays in one transaction (committed or rolled
-# back at the end), so progress is only known at the end.
+# -- CSV import of a large file, by a runner of the task queue ---------------------------
+# A file with more lines than IMPORT_BACKGROUND_THRESHOLD is a queued task (``tasks.py``):
+# a JobRun row (job IMPORT_JOB, the raw file in its payload until it ends) whose
+# ``summary`` is JSON: {"structure_id", "user_id", "fichier", "tout_ou_rien", "traites",
+# "total", "maj" (ISO time of the last update), "reprise" (lines committed before an
+# interruption), "rapport" (ImportReport.as_dict() once done), "erreur"}; a runner
+# executes it while the page polls it. Without « tout ou rien », the lines are committed
+# with the progress every IMPORT_PROGRESS_EVERY lines (each line is still all or
+# nothing): if the runner dies, the next one resumes after the committed lines, so no
+# line is imported twice. With it, everything stays in one transaction (committed or
+# rolled back at the end): progress is only known at the end, and an interrupted import
+# starts again from the first line.
 IMPORT_JOB = "import_catalogue"
 IMPORT_BACKGROUND_THRESHOLD = 200
 IMPORT_PROGRESS_EVERY = 25
-IMPORT_STALLED_AFTER = 15 * 60  # seconds without progress: the thread died
 IMPORT_FAILED_MESSAGE = ("L'import s'est interrompu de façon inattendue : les lignes déjà "
                          "importées le restent ; vérifiez votre catalogue puis importez de "
                          "nouveau les lignes manquantes.")
-
-
-def run_in_background(function, *args) -> None:
-    """Start ``function(*args)`` in a daemon thread (tests replace this with a direct
-    call, so that the import is deterministic)."""
-    threading.Thread(target=function, args=args, daemon=True,
-                     name="import-catalogue").start()
 
 
 def import_state(run: JobRun) -> dict:
@@ -758,50 +752,65 @@ def import_state(run: JobRun) -> dict:
 
 
 def start_import(raw: bytes, *, actor: User, structure: Structure, filename: str,
-                 total: int, all_or_nothing: bool, app) -> int:
-    """Record an import job of ``total`` lines (committed), start it in the background and
-    return its id. The caller has read the file first (``read_csv``)."""
+                 total: int, all_or_nothing: bool) -> int:
+    """Queue the import of a file of ``total`` lines (committed) and return its id at
+    once; a runner executes it. The caller has read the file first (``read_csv``)."""
+    from backoffice import tasks
+
     state = {"structure_id": structure.id, "user_id": actor.id, "fichier": filename[:200],
              "tout_ou_rien": all_or_nothing, "traites": 0, "total": total,
-             "maj": clock.now().isoformat(), "rapport": None, "erreur": None}
-    run = JobRun(job=IMPORT_JOB, run_for=clock.now(), started_at=clock.now(),
-                 status=JobRunStatus.EN_COURS, dry_run=False, summary=json.dumps(state))
-    db.session.add(run)
-    db.session.flush()
-    run_id = run.id
-    db.session.commit()
-    # No read on this session from here: on SQLite, an open read transaction would keep
-    # the import's commits waiting.
-    run_in_background(_run_import, app, run_id, raw)
-    return run_id
+             "maj": clock.now().isoformat(), "reprise": 0, "rapport": None, "erreur": None}
+    return tasks.enqueue(IMPORT_JOB, summary=json.dumps(state), payload=raw,
+                         requested_by=actor)
 
 
-def _run_import(app, job_id: int, raw: bytes) -> None:
-    """The background work: its own application context, hence its own session."""
-    with app.app_context():
-        try:
-            _import_job(job_id, raw)
-        except Exception:  # noqa: BLE001 - the job must end, whatever happened
-            logger.exception("Import du catalogue %s interrompu", job_id)
-            db.session.rollback()
-            run = db.session.get(JobRun, job_id)
-            if run is not None:
-                state = import_state(run)
-                state.update(erreur=IMPORT_FAILED_MESSAGE, maj=clock.now().isoformat())
-                run.summary = json.dumps(state)
-                run.status = JobRunStatus.ECHEC
-                run.ended_at = clock.now()
-                db.session.commit()
-        finally:
-            db.session.remove()
+def run_import(job_id: int, raw: bytes) -> None:
+    """The task (run by a runner): an unexpected error ends it with a French message."""
+    try:
+        _import_job(job_id, raw)
+    except Exception:  # noqa: BLE001 - the job must end, whatever happened
+        logger.exception("Import du catalogue %s interrompu", job_id)
+        db.session.rollback()
+        run = db.session.get(JobRun, job_id)
+        state = import_state(run)
+        state.update(erreur=IMPORT_FAILED_MESSAGE, maj=clock.now().isoformat())
+        run.summary = json.dumps(state)
+        run.status = JobRunStatus.ECHEC
+        run.ended_at = clock.now()
+        db.session.commit()
+
+
+def _without_first_lines(raw: bytes, count: int) -> bytes:
+    """The file (UTF-8) with each of its first ``count`` non-empty lines replaced by a
+    line of empty values: ``read_csv`` skips them, and the other lines, kept as they are,
+    keep their numbers."""
+    text, _ = decode_csv(raw)
+    delimiter = _delimiter(text)
+    lines = io.StringIO(text, newline="").readlines()
+    reader = csv.reader(lines, delimiter=delimiter)
+    header = next(reader)
+    kept, start, erased = lines[:reader.line_num], reader.line_num, 0
+    for row in reader:  # a row may span several physical lines (quoted line breaks)
+        if erased < count and any(value.strip() for value in row[:len(header)]):
+            kept.append('""' + delimiter * (len(header) - 1) + "\n")
+            erased += 1
+        else:
+            kept.extend(lines[start:reader.line_num])
+        start = reader.line_num
+    return "".join(kept).encode("utf-8")
 
 
 def _import_job(job_id: int, raw: bytes) -> None:
+    from backoffice import tasks
+
     run = db.session.get(JobRun, job_id)
     state = import_state(run)
     actor = db.session.get(User, state["user_id"])
     structure = db.session.get(Structure, state["structure_id"])
     all_or_nothing = bool(state.get("tout_ou_rien"))
+    # Lines an interrupted run committed (with their progress): not imported again.
+    before = 0 if all_or_nothing else int(state.get("traites") or 0)
+    db.session.commit()
 
     def save(**changes) -> JobRun:
         state.update(changes, maj=clock.now().isoformat())
@@ -812,12 +821,19 @@ def _import_job(job_id: int, raw: bytes) -> None:
 
     def progress(done: int, total: int) -> None:
         if not all_or_nothing and (done % IMPORT_PROGRESS_EVERY == 0 or done == total):
-            save(traites=done, total=total)
+            save(traites=before + done, total=before + total)
             db.session.commit()
+            tasks.pause_after_batch()
 
+    text, encoding = decode_csv(raw)
+    delimiter = _delimiter(text)
     try:
-        report = import_csv(raw, actor=actor, structure=structure,
-                            all_or_nothing=all_or_nothing, progress=progress)
+        if before and before >= state["total"]:
+            report = ImportReport(lines=[], encoding=encoding, delimiter=delimiter)
+        else:
+            report = import_csv(_without_first_lines(raw, before) if before else raw,
+                                actor=actor, structure=structure,
+                                all_or_nothing=all_or_nothing, progress=progress)
     except CatalogueError as error:
         db.session.rollback()
         row = save(erreur=error.message)
@@ -826,20 +842,11 @@ def _import_job(job_id: int, raw: bytes) -> None:
         return
     if report.cancelled:
         db.session.rollback()
-    row = save(traites=len(report.lines), rapport=report.as_dict())
+    report.encoding = encoding
+    row = save(traites=before + len(report.lines), reprise=before, rapport=report.as_dict())
     row.rows_changed = report.imported
     row.status, row.ended_at = JobRunStatus.SUCCES, clock.now()
     db.session.commit()
-
-
-def import_stalled(run: JobRun, state: dict) -> bool:
-    if run.status != JobRunStatus.EN_COURS:
-        return False
-    try:
-        last = dt.datetime.fromisoformat(state["maj"])
-    except (KeyError, TypeError, ValueError):
-        last = run.started_at
-    return (clock.now() - last).total_seconds() > IMPORT_STALLED_AFTER
 
 
 # -- maintenance: archive, delete, restore -----------------------------------------------

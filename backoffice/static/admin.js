@@ -6,7 +6,9 @@
  *
  * - data-action="name" (the « Avec la sélection » menu): runs the bulk action;
  * - data-inline-ajout="field id" (« Ajouter » under an inline list): adds a sub-form;
- * - the « Ajouter un filtre » items are links to "#": the click adds the filter only.
+ * - the « Ajouter un filtre » items are links to "#": the click adds the filter only;
+ * - data-rafraichir="seconds" (« Tâches planifiées » while a run waits or runs): the page
+ *   reloads itself after that many seconds.
  *
  * (The rules editor's try-outs and activations are polled by static/rules.js.)
  */
@@ -28,4 +30,10 @@
       event.preventDefault();
     }
   });
+
+  var refresh = document.querySelector("[data-rafraichir]");
+  if (refresh) {
+    setTimeout(function () { window.location.reload(); },
+               1000 * parseFloat(refresh.getAttribute("data-rafraichir")));
+  }
 })();

@@ -1,8 +1,8 @@
 /*
  * « Règles » screen, no dependency: the box #essai holds a try-out or an activation that
  * runs in the background; unless data-termine is set, it polls its data-url (JSON: status
- * and the HTML fragment of the run) every second and shows the fragment, until the run
- * has ended.
+ * and the HTML fragment of the run) every second and shows the fragment, while the run
+ * waits for a runner or runs.
  */
 (function () {
   "use strict";
@@ -14,7 +14,9 @@
       .then(function (data) {
         box.innerHTML = data.html;
         if (window.backofficePages) { window.backofficePages.largeurs(box); }
-        if (data.status === "en_cours") { setTimeout(poll, 1000); }
+        if (data.status === "en_attente" || data.status === "en_cours") {
+          setTimeout(poll, 1000);
+        }
       }).catch(function () { setTimeout(poll, 3000); });
   }
   poll();

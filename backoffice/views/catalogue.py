@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template,
+from flask import (Blueprint, abort, flash, g, jsonify, redirect, render_template,
                    request, url_for)
 from flask_login import current_user
 from sqlalchemy import func, or_, select
@@ -440,7 +440,7 @@ def import_csv():
                     run_id = service.start_import(
                         raw, actor=current_user, structure=g.structure,
                         filename=upload.filename, total=len(rows),
-                        all_or_nothing=all_or_nothing, app=current_app._get_current_object())
+                        all_or_nothing=all_or_nothing)
                     return redirect(url_for(".import_progress", run_id=run_id))
                 report = service.import_csv(raw, actor=current_user, structure=g.structure,
                                             all_or_nothing=all_or_nothing)
@@ -469,15 +469,15 @@ def _import_run_or_404(run_id: int):
 
 
 def _import_status(run, state) -> dict:
-    stalled = service.import_stalled(run, state)
     total = state.get("total") or 0
     done = state.get("traites") or 0
-    status = JobRunStatus.ECHEC.value if stalled else JobRunStatus(run.status).value
-    return {"statut": status, "termine": status != JobRunStatus.EN_COURS.value,
+    status = JobRunStatus(run.status).value
+    waiting = (JobRunStatus.EN_ATTENTE.value, JobRunStatus.EN_COURS.value)
+    return {"statut": status, "termine": status not in waiting,
             "traites": done, "total": total,
             "pourcentage": int(done * 100 / total) if total else 0,
             "tout_ou_rien": bool(state.get("tout_ou_rien")),
-            "erreur": service.IMPORT_FAILED_MESSAGE if stalled else state.get("erreur")}
+            "erreur": state.get("erreur") or run.error}
 
 
 @bp.route("/import/<int:run_id>")
