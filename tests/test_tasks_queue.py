@@ -177,6 +177,7 @@ def test_an_import_survives_a_runner_killed_mid_import(
     login(client, user)
     monkeypatch.setattr(service, "IMPORT_BACKGROUND_THRESHOLD", 3)
     titles = [f"Boulanger {n:03d}" for n in range(1, 61)]
+    titles[25] = titles[24]  # lines 26 and 27 (either side of the kill) are one formation
     content = "\n".join([HEADER] + [f"{t};54321;oui;non;non" for t in titles]) + "\n"
     page = client.get("/catalogue/import")
     response = client.post("/catalogue/import", data={
@@ -218,8 +219,10 @@ def test_an_import_survives_a_runner_killed_mid_import(
     db.session.commit()
     page = client.get(f"/catalogue/import/{run.id}").text
     assert "Import repris après une interruption : les 25 premières lignes" in page
-    assert "35 importées, 0 en erreur" in page
-    assert ">Ligne<" in page and "<td>27</td>" in page  # lines keep their numbers
+    assert "60 importées, 0 en erreur" in page  # the report covers every line
+    assert "<td>2</td>" in page and "<td>61</td>" in page  # lines keep their numbers
+    report = service.ImportReport.from_dict(state["rapport"])
+    assert [line.outcome for line in report.lines[24:26]] == ["créée", "mise à jour"]
 
 
 def test_an_import_whose_runner_keeps_dying_fails_after_three_attempts(client, db):

@@ -583,16 +583,26 @@ def read_csv(raw: bytes) -> tuple[list[tuple[int, dict]], str, str]:
 
 
 def import_csv(raw: bytes, *, actor: User, structure: Structure,
-               all_or_nothing: bool = False, progress=None) -> ImportReport:
+               all_or_nothing: bool = False, progress=None,
+               done: list[ImportLine] | None = None) -> ImportReport:
     """Create or update formations and sessions from a CSV file, one savepoint per line:
     a bad line changes nothing and the others are imported (or nothing at all with
     ``all_or_nothing``). The caller commits (or rolls back when ``report.cancelled``).
-    ``progress(done, total)``, if given, is called after each line."""
+    ``progress(report, total)``, if given, is called after each line. ``done``: the report
+    lines of the first lines, already imported and committed by an interrupted run; they
+    are not imported again, and the formations they created still group the next lines."""
     rows, encoding, delimiter = read_csv(raw)
     report = ImportReport(lines=[], encoding=encoding, delimiter=delimiter,
                           all_or_nothing=all_or_nothing)
     created_here: dict[tuple[str, str], int] = {}
-    for number, values in rows:
+    done = done or []
+    for (number, values), line in zip(rows, done):
+        report.lines.append(line)
+        if line.outcome == "créée" and not values.get("reference_formation"):
+            created_here[_import_key(values)] = db.session.scalar(select(Formation.id).where(
+                Formation.reference == line.reference,
+                Formation.structure_id == structure.id))
+    for number, values in rows[len(done):]:
         savepoint = db.session.begin_nested()
         try:
             line = _import_line(number, values, actor=actor, structure=structure,
@@ -607,9 +617,14 @@ def import_csv(raw: bytes, *, actor: User, structure: Structure,
             line = ImportLine(number, "erreur", error.message)
         report.lines.append(line)
         if progress is not None:
-            progress(len(report.lines), len(rows))
+            progress(report, len(rows))
     report.cancelled = all_or_nothing and report.errors > 0
     return report
+
+
+def _import_key(values: dict) -> tuple[str, str]:
+    """Lines without a formation reference that share this key go to one formation."""
+    return values.get("intitule", ""), values.get("code_certifinfo", "")
 
 
 def _years(text: str) -> list[str]:
@@ -666,7 +681,7 @@ def _import_line(number: int, values: dict, *, actor: User, structure: Structure
     """One line of the file: create or update its formation (and session), with the
     rules of the formation and session forms (``CatalogueError`` « Label : message »)."""
     reference = values.get("reference_formation", "")
-    key = (values.get("intitule", ""), values.get("code_certifinfo", ""))
+    key = _import_key(values)
     formation = None
     if reference:
         formation = db.session.scalar(select(Formation).where(
@@ -728,12 +743,13 @@ def _find_commune(code_postal: str, nom: str) -> int | None:
 # A file with more lines than IMPORT_BACKGROUND_THRESHOLD is a queued task (``tasks.py``):
 # a JobRun row (job IMPORT_JOB, the raw file in its payload until it ends) whose
 # ``summary`` is JSON: {"structure_id", "user_id", "fichier", "tout_ou_rien", "traites",
-# "total", "maj" (ISO time of the last update), "reprise" (lines committed before an
-# interruption), "rapport" (ImportReport.as_dict() once done), "erreur"}; a runner
+# "total", "maj" (ISO time of the last update), "lignes" (the report lines committed so
+# far), "reprise" (lines committed before an interruption), "rapport"
+# (ImportReport.as_dict() once done), "erreur"}; a runner
 # executes it while the page polls it. Without « tout ou rien », the lines are committed
 # with the progress every IMPORT_PROGRESS_EVERY lines (each line is still all or
-# nothing): if the runner dies, the next one resumes after the committed lines, so no
-# line is imported twice. With it, everything stays in one transaction (committed or
+# nothing) with their report lines: if the runner dies, the next one resumes after the
+# committed lines, so no line is imported twice and the report stays whole. With it, everything stays in one transaction (committed or
 # rolled back at the end): progress is only known at the end, and an interrupted import
 # starts again from the first line.
 IMPORT_JOB = "import_catalogue"
@@ -780,26 +796,6 @@ def run_import(job_id: int, raw: bytes) -> None:
         db.session.commit()
 
 
-def _without_first_lines(raw: bytes, count: int) -> bytes:
-    """The file (UTF-8) with each of its first ``count`` non-empty lines replaced by a
-    line of empty values: ``read_csv`` skips them, and the other lines, kept as they are,
-    keep their numbers."""
-    text, _ = decode_csv(raw)
-    delimiter = _delimiter(text)
-    lines = io.StringIO(text, newline="").readlines()
-    reader = csv.reader(lines, delimiter=delimiter)
-    header = next(reader)
-    kept, start, erased = lines[:reader.line_num], reader.line_num, 0
-    for row in reader:  # a row may span several physical lines (quoted line breaks)
-        if erased < count and any(value.strip() for value in row[:len(header)]):
-            kept.append('""' + delimiter * (len(header) - 1) + "\n")
-            erased += 1
-        else:
-            kept.extend(lines[start:reader.line_num])
-        start = reader.line_num
-    return "".join(kept).encode("utf-8")
-
-
 def _import_job(job_id: int, raw: bytes) -> None:
     from backoffice import tasks
 
@@ -808,32 +804,31 @@ def _import_job(job_id: int, raw: bytes) -> None:
     actor = db.session.get(User, state["user_id"])
     structure = db.session.get(Structure, state["structure_id"])
     all_or_nothing = bool(state.get("tout_ou_rien"))
-    # Lines an interrupted run committed (with their progress): not imported again.
-    before = 0 if all_or_nothing else int(state.get("traites") or 0)
+    # The lines an interrupted run committed, with their report (saved with the progress):
+    # not imported again.
+    done = [] if all_or_nothing else [ImportLine(**line) for line in state.get("lignes") or []]
     db.session.commit()
 
-    def save(**changes) -> JobRun:
+    def save(report: ImportReport | None = None, **changes) -> JobRun:
+        if report is not None:
+            changes.update(traites=len(report.lines), lignes=[
+                dataclasses.asdict(line) for line in report.lines])
         state.update(changes, maj=clock.now().isoformat())
         row = db.session.get(JobRun, job_id)
         row.summary = json.dumps(state)
         row.rows_seen = state["traites"]
         return row
 
-    def progress(done: int, total: int) -> None:
-        if not all_or_nothing and (done % IMPORT_PROGRESS_EVERY == 0 or done == total):
-            save(traites=before + done, total=before + total)
+    def progress(report: ImportReport, total: int) -> None:
+        done_now = len(report.lines)
+        if not all_or_nothing and (done_now % IMPORT_PROGRESS_EVERY == 0 or done_now == total):
+            save(report, total=total)
             db.session.commit()
             tasks.pause_after_batch()
 
-    text, encoding = decode_csv(raw)
-    delimiter = _delimiter(text)
     try:
-        if before and before >= state["total"]:
-            report = ImportReport(lines=[], encoding=encoding, delimiter=delimiter)
-        else:
-            report = import_csv(_without_first_lines(raw, before) if before else raw,
-                                actor=actor, structure=structure,
-                                all_or_nothing=all_or_nothing, progress=progress)
+        report = import_csv(raw, actor=actor, structure=structure,
+                            all_or_nothing=all_or_nothing, progress=progress, done=done)
     except CatalogueError as error:
         db.session.rollback()
         row = save(erreur=error.message)
@@ -842,8 +837,7 @@ def _import_job(job_id: int, raw: bytes) -> None:
         return
     if report.cancelled:
         db.session.rollback()
-    report.encoding = encoding
-    row = save(traites=before + len(report.lines), reprise=before, rapport=report.as_dict())
+    row = save(report, reprise=len(done), lignes=None, rapport=report.as_dict())
     row.rows_changed = report.imported
     row.status, row.ended_at = JobRunStatus.SUCCES, clock.now()
     db.session.commit()
