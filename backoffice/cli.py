@@ -8,6 +8,8 @@ It is Flask's CLI bound to ``create_app`` (so ``backoffice run``, ``backoffice s
   when the database is empty, print the demo accounts);
 * ``backoffice worker [--once]``: run the task queue (``backoffice/tasks.py``); the
   ``backoffice scheduler`` process runs it too;
+* ``backoffice bench --scale N --database URL``: the performance benchmark
+  (``backoffice/bench/``), each figure beside a naive peer;
 * ``backoffice nir rotate [--batch-size N]``: re-encrypt every NIR with the newest key of
   ``NIR_ENCRYPTION_KEYS`` (see ``backoffice/services/nir_keys.py``).
 
@@ -217,9 +219,41 @@ def serve_command(host: str, port: int, no_scheduler: bool) -> None:
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
+@click.command("bench")
+@click.option("--scale", type=float, default=25, show_default=True,
+              help="Échelle des données de démonstration (chargées si la base est vide).")
+@click.option("--database", "database_url", default=None,
+              help="URL de la base mesurée (défaut : celle de l'application).")
+@click.option("--repeat", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Mesures de chaque cas (après un appel de préchauffage).")
+@click.option("--only", default=None,
+              help="Ne mesurer qu'un groupe (search, admin_lists, writes).")
+def bench_command(scale: float, database_url: str | None, repeat: int, only: str | None) -> None:
+    """Mesure les performances (p50/p95/p99) à côté d'un pair naïf, dans le même passage."""
+    from flask_migrate import upgrade
+
+    from backoffice import bench, create_app, demo
+    from backoffice.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url} if database_url else None)
+    with app.app_context():
+        upgrade()
+        if demo.database_is_empty():
+            click.echo(f"Base vide : chargement des données de démonstration (échelle {scale})…")
+            click.echo(demo.generate(scale=scale, seed=20261122, echo=click.echo))
+        dialect = db.engine.dialect.name
+        click.echo(f"Base : {db.engine.url.render_as_string(hide_password=True)} ({dialect}), "
+                   f"échelle {scale:g}, {repeat} mesures par cas")
+    figures = bench.run(bench.Context(app=app, scale=scale, database=dialect, repeat=repeat),
+                        only=only, out=click.echo)
+    counts = bench.summary(figures)
+    click.echo(f"\nCibles atteintes : {counts['cibles_atteintes']} sur {counts['cibles']} ; "
+               f"pairs naïfs battus : {counts['pairs_battus']} sur {counts['pairs']}.")
+
+
 def register_commands(app: Flask) -> None:
     for command in (demo_data_command, demo_accounts_command, demo_code_command,
-                    bootstrap_command, jobs_group,
+                    bootstrap_command, bench_command, jobs_group,
                     nir_group, scheduler_command, worker_command, serve_command):
         app.cli.add_command(command)
 
