@@ -6,7 +6,7 @@ DEMO_SCALE ?= 0.1
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test test-sqlite test-postgres benchmark clean
+.PHONY: install run test test-sqlite test-postgres benchmark benchmark-queues clean
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,10 @@ test-postgres: install
 
 benchmark: install
 	$(BIN)/python benchmarks/admin_lists.py
+
+# Delivery rate of the e-mail and hub queues (DATABASE_URL, else a temporary SQLite file).
+benchmark-queues: install
+	$(BIN)/python benchmarks/queues.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

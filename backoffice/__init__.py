@@ -124,29 +124,8 @@ def _configure_hosts_and_proxies(app: Flask) -> None:
 
 
 def _configure_sqlite(app: Flask) -> None:
-    """Foreign keys, WAL and a busy timeout on SQLite (the embedded default), and real
-    transactions: pysqlite's own BEGIN handling breaks SAVEPOINTs (a released savepoint
-    would commit), so the driver is put in autocommit mode and SQLAlchemy emits BEGIN."""
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
+    """WAL, a busy timeout and BEGIN IMMEDIATE at a transaction's first write, on SQLite
+    (see ``backoffice/sqlite.py``)."""
+    from backoffice import sqlite
 
-    from backoffice.extensions import db
-
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        return
-    with app.app_context():
-        engine: Engine = db.engine
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA busy_timeout = 5000")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.close()
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN")
+    sqlite.init_app(app)

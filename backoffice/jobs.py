@@ -10,6 +10,15 @@ killed one is shown « Interrompue » once its heartbeat stops, see ``tasks.py``
 batch, ``tasks.pause_after_batch()`` leaves the database to the pages a moment if
 configured.
 
+The outbound queue (``send_emails``, ``deliver_hub_messages``) is delivered exactly once,
+whatever runs at the same time (the scheduler's run, « Lancer maintenant », a second
+``backoffice jobs run``): each message is claimed with a lease (``claim_token``,
+``claimed_until`` = now + ``LEASE``) committed before it is sent, then marked sent or its
+failure recorded, in one commit per message that also releases the lease. A sender killed
+after the claim leaves a lease that expires; the next run sends the message again with the
+same SMTP Message-ID / hub Idempotency-Key, so the receiver can recognise it. Delivery
+rate and delay: ``benchmarks/queues.py`` and the README (« Outbound messages »).
+
 Durations (15 days, 2 years…) come from the ``deadlines`` rule file.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 (« Lancer maintenant » during the scheduler's minute job) against a real SMTP server
 (aiosmtpd) and a real HTTP hub deliver every message once, none twice, none lost; a
 sender killed mid-way leaves a lease that expires, and the next run sends the message
-with the same Message-ID / Idempotency-Key."""
+with the same Message-ID / Idempotency-Key. On PostgreSQL and on SQLite (``make run``)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -86,15 +86,8 @@ def _senders_together(app, job: str, senders: int) -> list[str]:
     return statuses
 
 
-@pytest.fixture
-def postgresql_only(dialect):
-    if dialect != "postgresql":
-        pytest.skip("concurrent senders are tested on PostgreSQL (SQLite serialises writers)")
-
-
 @pytest.mark.parametrize("senders", [2, 4])
-def test_concurrent_email_senders_deliver_each_message_once(app, postgresql_only,
-                                                            smtp_inbox, senders):
+def test_concurrent_email_senders_deliver_each_message_once(app, smtp_inbox, senders):
     ids = _queue(Channel.EMAIL, COUNT)
     assert _senders_together(app, "envoi_courriels", senders) == ["succes"] * senders
     received = sorted(m["Message-ID"] for m in smtp_inbox.messages)
@@ -105,8 +98,7 @@ def test_concurrent_email_senders_deliver_each_message_once(app, postgresql_only
 
 
 @pytest.mark.parametrize("senders", [2, 4])
-def test_concurrent_hub_senders_deliver_each_message_once(app, postgresql_only, hub_keys,
-                                                          senders):
+def test_concurrent_hub_senders_deliver_each_message_once(app, hub_keys, senders):
     _queue(Channel.HUB, COUNT)
     assert _senders_together(app, "envoi_hub", senders) == ["succes"] * senders
     assert sorted(hub_keys) == sorted(f"test:hub:{i}" for i in range(COUNT))
