@@ -20,9 +20,9 @@ MONDAY_10 = dt.datetime(2026, 3, 9, 10, 0, tzinfo=clock.PARIS)
 
 
 @pytest.fixture(autouse=True)
-def postgresql_only(dialect):
-    if dialect != "postgresql":
-        pytest.skip("real row locking is tested on PostgreSQL")
+def monday_morning():
+    # Both databases: PostgreSQL locks the rows; SQLite's first write takes the database's
+    # write lock (backoffice/sqlite.py), which serialises the same checks.
     with clock.frozen(MONDAY_10):
         yield
 
