@@ -57,6 +57,9 @@ class Candidate(TimestampMixin, db.Model):
         Index("ix_candidate_identifiant_france_travail", "identifiant_france_travail"),
         Index("ix_candidate_date_naissance", "date_naissance"),
         Index("ix_candidate_last_activity_at", "last_activity_at"),
+        # Exact search in the admin list (backoffice/admin/candidatures.py).
+        Index("ix_candidate_email", "email"),
+        Index("ix_candidate_identifiant_regional", "identifiant_regional"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
