@@ -192,8 +192,10 @@ def decode_cursor(token: str, column) -> tuple[int, object] | None:
         return None
     if column is None or value is None:
         return row_id, None
+    type_ = column.type
+    type_ = getattr(type_, "impl_instance", type_)  # a TypeDecorator (UTCDateTime): its impl
     try:
-        kind = column.type.python_type
+        kind = type_.python_type
     except NotImplementedError:
         return None
     try:
@@ -203,9 +205,10 @@ def decode_cursor(token: str, column) -> tuple[int, object] | None:
             value = dt.date.fromisoformat(value)
         elif kind is decimal.Decimal:
             value = decimal.Decimal(str(value))
-        elif kind is int and (type(value) is not int or _integer_out_of_range(str(value))):
-            return None
-        elif kind in (bool, str, float) and not isinstance(value, kind):
+        elif kind is int:
+            if type(value) is not int or _integer_out_of_range(str(value)):
+                return None
+        elif kind not in (bool, str, float) or not isinstance(value, kind):
             return None
     except (TypeError, ValueError, decimal.InvalidOperation):
         return None
