@@ -35,8 +35,10 @@ test-postgres: install
 		echo "== TEST_DATABASE_URL non défini : tests PostgreSQL non lancés =="; \
 	fi
 
+# The project's benchmark (README, "Performance"): BENCH_DATABASE=URL, BENCH_SCALE=25.
+BENCH_SCALE ?= 25
 benchmark: install
-	$(BIN)/python benchmarks/admin_lists.py
+	$(BIN)/backoffice bench --scale $(BENCH_SCALE) $(if $(BENCH_DATABASE),--database $(BENCH_DATABASE))
 
 # Delivery rate of the e-mail and hub queues (DATABASE_URL, else a temporary SQLite file).
 benchmark-queues: install

@@ -15,6 +15,7 @@ class TransitionLogView(ReadOnlyModelView):
                    "actor", "reason")
     column_default_sort = ("at", True)
     column_searchable_list = ("object_type", "transition")
+    search_exact = ("object_type", "transition")
     column_filters = ("object_type", "object_id", "transition", "to_state", "at")
     column_labels = {"at": "Date", "object_type": "Type d'objet", "object_id": "Objet",
                      "transition": "Transition", "from_state": "De", "to_state": "Vers",

@@ -6,21 +6,33 @@
 * Forms carry Flask-WTF's CSRF token (the same one ``CSRFProtect`` checks on every POST).
 * Large lists use ``simple_list_pager`` (no COUNT over a big table) and eager-load the
   relations they display (no query per row).
+* Every list pages by key (« Précédent / Suivant »): a page is the rows after (or before)
+  the last row shown in the list's order, never an OFFSET, so that page 5 000 costs what
+  page 1 costs; the order always ends with the id, so that it is total.
+* Text search on large lists (``search_exact``, ``search_words``): the whole text equals a
+  reference, identifier or e-mail (an index each), or every word typed begins a word of an
+  indexed text — candidates' names, formations' titles (``text_index``); other searchable
+  columns keep Flask-Admin's substring match.
 * A constraint violation becomes a French error on the field concerned, and the
   transaction is rolled back: nothing half-written stays in the database.
 * Hostile input: an id that is not one (``?id=abc``, ``id=99999999999999999999``, in the
-  query string or a form, for every view) is a 404 before any query; a page number out of
-  range is the first page; a filter number the database cannot hold is dropped. Control
+  query string or a form, for every view) is a 404 before any query; a page cursor that
+  is not one gives the first page (and a page number is ignored: lists page by key); a
+  filter number the database cannot hold is dropped. Control
   characters are refused on every form field (``AdminForm`` is an ``input_guard.BaseForm``).
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import decimal
+import json
 import re
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import AdminIndexView, expose
-from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla import ModelView, tools
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.form import AdminModelConverter
@@ -29,13 +41,14 @@ from flask_admin.model import filters, typefmt
 from flask_admin.model.form import converts
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
-from sqlalchemy import UniqueConstraint, func, inspect, select
+from sqlalchemy import UniqueConstraint, and_, func, inspect, or_, select, union_all
 from sqlalchemy.exc import IntegrityError
 from stdnum.fr import siret as stdnum_siret
 from wtforms import SelectField
 from wtforms.validators import ValidationError
 
 from backoffice import clock, workflow
+from backoffice.admin import text_index
 from backoffice.extensions import db
 from backoffice.input_guard import INTEGER_MAX, INTEGER_MIN, BaseForm
 from backoffice.models import StaffRole, User
@@ -72,7 +85,9 @@ CHECK_FIELDS = {
 }
 
 
-MAX_PAGE = 1_000_000  # beyond, the page of a list is the first one
+# The query-string parameters of the pager: the cursor of the row the page starts after
+# (« Suivant ») or ends before (« Précédent »).
+AFTER, BEFORE = "apres", "avant"
 
 
 def _is_id(value: str) -> bool:
@@ -153,6 +168,71 @@ TYPE_FORMATTERS = {**typefmt.BASE_FORMATTERS, dt.datetime: _local_datetime,
                    dt.date: _local_date}
 DETAIL_TYPE_FORMATTERS = {**typefmt.DETAIL_FORMATTERS, dt.datetime: _local_datetime,
                           dt.date: _local_date}
+
+
+# -- keyset pages ----------------------------------------------------------------------
+def encode_cursor(row_id: int, value) -> str:
+    """The cursor of a row in a list: its id and the value of the column sorted on."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        value = value.isoformat()
+    elif isinstance(value, decimal.Decimal):
+        value = str(value)
+    raw = json.dumps([row_id, value], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str, column) -> tuple[int, object] | None:
+    """(id, sort value) of a cursor made by ``encode_cursor`` for ``column`` (None: the
+    list is sorted on the id), or None when ``token`` is not one."""
+    try:
+        row_id, value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, TypeError, binascii.Error):
+        return None
+    if type(row_id) is not int or not 0 < row_id <= INTEGER_MAX:
+        return None
+    if column is None or value is None:
+        return row_id, None
+    type_ = column.type
+    type_ = getattr(type_, "impl_instance", type_)  # a TypeDecorator (UTCDateTime): its impl
+    try:
+        kind = type_.python_type
+    except NotImplementedError:
+        return None
+    try:
+        if kind is dt.datetime:
+            value = dt.datetime.fromisoformat(value)
+        elif kind is dt.date:
+            value = dt.date.fromisoformat(value)
+        elif kind is decimal.Decimal:
+            value = decimal.Decimal(str(value))
+        elif kind is int:
+            if type(value) is not int or _integer_out_of_range(str(value)):
+                return None
+        elif kind not in (bool, str, float) or not isinstance(value, kind):
+            return None
+    except (TypeError, ValueError, decimal.InvalidOperation):
+        return None
+    return row_id, value
+
+
+def rows_after(column, value, id_column, row_id: int, *, descending: bool,
+               nulls_high: bool):
+    """The condition "comes after the row (value, row_id)" in the order ``column, id``
+    (both descending or both ascending), NULLs where the database puts them
+    (``nulls_high``: PostgreSQL sorts NULL above every value, SQLite below). Written so
+    that an index on ``column`` bounds the scan (``column <= value AND …``)."""
+    def beyond(a, b):
+        return a < b if descending else a > b
+
+    if column is None:
+        return beyond(id_column, row_id)
+    nulls_last = nulls_high != descending
+    if value is None:
+        in_nulls = and_(column.is_(None), beyond(id_column, row_id))
+        return in_nulls if nulls_last else or_(in_nulls, column.is_not(None))
+    not_beyond = column <= value if descending else column >= value
+    after = and_(not_beyond, or_(beyond(column, value), beyond(id_column, row_id)))
+    return or_(after, column.is_(None)) if nulls_last else after
 
 
 class AdminForm(BaseForm):
@@ -344,12 +424,19 @@ class SecureModelView(IdCheckMixin, ModelView):
         return SafeAjaxLoader(name, self.session, remote_model, **options)
 
     def _get_list_extra_args(self):
-        """The list's page, sort and filters from the query string, made safe: a page out
-        of range is the first one, a filter whose number the database cannot hold is
-        dropped (with a message), like a value Flask-Admin itself finds invalid."""
+        """The list's cursor, sort and filters from the query string, made safe: the page
+        number is ignored (pages go by cursor, see ``get_list``), a filter whose number
+        the database cannot hold is dropped (with a message), like a value Flask-Admin
+        itself finds invalid. The cursor is kept apart: sort, filter and search links
+        start again from the first page."""
         args = super()._get_list_extra_args()
-        if not 0 <= (args.page or 0) <= MAX_PAGE:
-            args.page = 0
+        args.page = 0
+        cursor = None
+        for direction in (AFTER, BEFORE):
+            token = args.extra_args.pop(direction, None)
+            if token and cursor is None:
+                cursor = (direction, token)
+        g.admin_list = {"args": args, "cursor": cursor}
         if args.filters:
             kept = []
             for flt in args.filters:
@@ -362,6 +449,157 @@ class SecureModelView(IdCheckMixin, ModelView):
                     kept.append(flt)
             args.filters = kept
         return args
+
+    # -- lists: keyset pages and indexed search -------------------------------------------
+    list_template = "admin/backoffice_list.html"
+    # Text search, when set: the whole text equals one of ``search_exact`` (column paths,
+    # each with an index: references, identifiers, e-mail), or every word typed begins a
+    # word of the indexed text (``text_index.INDEXED``) of the row ``search_words`` leads
+    # to ("" for the row itself, "candidate" for a candidature's candidate). The other
+    # ``column_searchable_list`` columns keep Flask-Admin's substring match.
+    search_exact: tuple[str, ...] = ()
+    search_words: str | None = None
+
+    def _apply_search(self, query, count_query, joins, count_joins, search):
+        if not self.search_exact and self.search_words is None:
+            return super()._apply_search(query, count_query, joins, count_joins, search)
+        condition = self.model.id.in_(self._search_ids(search))
+        query = query.filter(condition)
+        if count_query is not None:
+            count_query = count_query.filter(condition)
+        return query, count_query, joins, count_joins
+
+    def _search_ids(self, search: str):
+        """``SELECT id`` of the rows found by ``search``, one index each. A text of one
+        word with a digit or an « @ » is a reference, an identifier or an e-mail: it is
+        looked up exactly (and as words, except in names, which have no digit); any other
+        text is words. One branch is one ``IN``, which the database plans by how many rows
+        it expects (a common name: the list's order, filtered; a rare one: its index)."""
+        exact = search.strip()
+        values = {exact, exact.lower()}
+        exact_shaped = not any(c.isspace() for c in exact) \
+            and any(c.isdigit() or c == "@" for c in exact)
+        words_model = None
+        if self.search_words is not None:
+            words_model = getattr(self.model, self.search_words).property.mapper.class_ \
+                if self.search_words else self.model
+        selects = []
+        for name in self.search_exact if exact_shaped or words_model is None else ():
+            column, path = tools.get_field_with_path(self.model, name)
+            statement = select(self.model.id)
+            for relation in path:
+                statement = statement.join(relation)
+            selects.append(statement.where(column.in_(values)))
+        if words_model is not None and "@" not in exact and not (
+                exact_shaped and words_model.__tablename__ in text_index.NAMES):
+            relation = getattr(self.model, self.search_words) if self.search_words else None
+            found = text_index.rows_matching(words_model, search)
+            if found is not None and relation is None:
+                selects.append(found)
+            elif found is not None:
+                local = next(iter(relation.property.local_columns))
+                selects.append(select(self.model.id).where(local.in_(found)))
+        others = [name for name in self.column_searchable_list or ()
+                  if name not in self.search_exact and not self._is_indexed_column(name)]
+        terms = [term for term in search.split() if term]
+        if others and terms:
+            statement, paths = select(self.model.id), []
+            conditions = []
+            for name in others:
+                column, path = tools.get_field_with_path(self.model, name)
+                paths.extend(p for p in path if p not in paths)
+                conditions.append(column)
+            for relation in paths:
+                statement = statement.outerjoin(relation)
+            selects.append(statement.where(and_(*(
+                or_(*(column.ilike(tools.parse_like_term(term)) for column in conditions))
+                for term in terms))))
+        if not selects:
+            return select(self.model.id).where(False)
+        return selects[0] if len(selects) == 1 else union_all(*selects)
+
+    def _is_indexed_column(self, name: str) -> bool:
+        """A column searched through ``text_index``."""
+        if self.search_words is None:
+            return False
+        prefix = f"{self.search_words}." if self.search_words else ""
+        model = getattr(self.model, self.search_words).property.mapper.class_ \
+            if self.search_words else self.model
+        return name in {prefix + column for column in text_index.INDEXED[model.__tablename__]}
+
+    def _keyset_order(self, sort_column, sort_desc) -> tuple[object, bool]:
+        """(column sorted on, None for the id; descending) of the list."""
+        column, descending = None, True
+        if sort_column is not None and sort_column in self._sortable_columns \
+                and not self._sortable_joins.get(sort_column):
+            column, descending = self._sortable_columns[sort_column], bool(sort_desc)
+        else:
+            for attr, path, desc in self._get_default_order():
+                if not path:
+                    column, descending = attr, bool(desc)
+                break
+        if isinstance(column, list) or column is None \
+                or getattr(column, "key", None) == "id":
+            column = None
+        return column, descending
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True,
+                 page_size=None):
+        """One page of the list after (or before) the cursor of the query string, in the
+        order of the sorted column then the id: a fixed number of queries (the rows, and
+        the count on lists that show one), whatever the page and its size."""
+        count, query = super().get_list(None, sort_column, sort_desc, search, filters,
+                                        execute=False, page_size=0)
+        size = page_size or self.page_size
+        column, descending = self._keyset_order(sort_column, sort_desc)
+        state = g.get("admin_list") or {"args": None, "cursor": None}
+        direction, token = state["cursor"] or (AFTER, None)
+        cursor = decode_cursor(token, column) if token else None
+        if token and cursor is None:
+            flash("Le lien de page n'est plus valide : voici la première page.", "error")
+            direction, token = AFTER, None
+        backwards = direction == BEFORE and cursor is not None
+        order_desc = descending != backwards
+        ids = self.model.id
+        if cursor is not None:
+            query = query.filter(rows_after(
+                column, cursor[1], ids, cursor[0], descending=order_desc,
+                nulls_high=db.session.get_bind().dialect.name == "postgresql"))
+        order = [ids.desc() if order_desc else ids.asc()]
+        if column is not None:
+            order.insert(0, column.desc() if order_desc else column.asc())
+        rows = query.order_by(None).order_by(*order).limit(size + 1).all()
+        more, rows = len(rows) > size, rows[:size]
+        if backwards:
+            rows.reverse()
+
+        def cursor_of(row):
+            return encode_cursor(row.id, getattr(row, column.key) if column is not None
+                                 else None)
+
+        first, last = (cursor_of(rows[0]), cursor_of(rows[-1])) if rows else (token, token)
+        state["pager"] = {
+            "previous": (first if (more if backwards else cursor is not None) else None),
+            "next": (last if (cursor is not None if backwards else more) else None),
+            "first": cursor is not None}
+        g.admin_list = state
+        return count, rows
+
+    def pager_links(self) -> dict:
+        """The links of the list's pager: « Première page », « Précédent », « Suivant »
+        (None when there is no such page)."""
+        state = g.get("admin_list") or {}
+        pager, args = state.get("pager") or {}, state.get("args")
+        if args is None:
+            return {"first": None, "previous": None, "next": None}
+
+        def link(direction, token):
+            extra = {**args.extra_args, **({direction: token} if token else {})}
+            return self._get_list_url(args.clone(page=None, extra_args=extra))
+
+        return {"first": link(AFTER, None) if pager.get("first") else None,
+                "previous": link(BEFORE, pager["previous"]) if pager.get("previous") else None,
+                "next": link(AFTER, pager["next"]) if pager.get("next") else None}
 
     def validate_form(self, form) -> bool:
         if not super().validate_form(form):

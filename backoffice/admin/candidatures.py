@@ -71,8 +71,12 @@ class CandidateView(LogsPersonalDataReads, SecureModelView):
     simple_list_pager = True
     column_list = ("nom", "prenom", "date_naissance", "code_postal",
                    "identifiant_france_travail", "inscrit_france_travail", "created_at")
+    # Sorts an index serves in the list's order (column, id): pages by key stay cheap.
+    column_sortable_list = ("nom", "date_naissance")
     column_searchable_list = ("nom", "prenom", "identifiant_france_travail",
-                              "identifiant_regional")
+                              "identifiant_regional", "email")
+    search_words = ""
+    search_exact = ("identifiant_france_travail", "identifiant_regional", "email")
     column_filters = ("date_naissance", "inscrit_france_travail", "created_at")
     enum_fields = {"civilite": (Civilite, "Civilité")}
     column_labels = {"date_naissance": "Date de naissance",
@@ -103,7 +107,13 @@ class CandidatureView(LogsPersonalDataReads, SecureModelView):
     simple_list_pager = True
     column_list = ("reference", "candidate", "session", "prescriber_structure", "state",
                    "etape_suivi", "submitted_at")
-    column_searchable_list = ("reference", "candidate.nom", "session.reference")
+    # Sorts an index serves in the list's order (column, id): pages by key stay cheap
+    # (a sort by state would sort 250,000 rows of one state by id: filter by it instead).
+    column_sortable_list = ("reference", "submitted_at")
+    column_searchable_list = ("reference", "candidate.nom", "candidate.prenom",
+                              "session.reference")
+    search_words = "candidate"
+    search_exact = ("reference", "session.reference")
     column_filters = (state_filter(Candidature.state, CandidatureState),
                       state_filter(Candidature.etape_suivi, FollowUpStep, "Étape du suivi"),
                       FilterEqual("session.formation.dispositif", "Dispositif",
@@ -124,6 +134,7 @@ class CandidatureView(LogsPersonalDataReads, SecureModelView):
                      "submitted_at": "Date de pré-inscription", "validated_at": "Validée le",
                      "avis_at": "Avis donné le", "avis_by": "Avis donné par",
                      "avis_motif": "Motif de l'avis", "candidate.nom": "Nom du candidat",
+                     "candidate.prenom": "Prénom du candidat",
                      "session.reference": "Référence de session",
                      "extra": "Réponses complémentaires"}
     form_columns = ("reference", "candidate", "session", "entry_point", "prescriber_user",

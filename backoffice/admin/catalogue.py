@@ -19,6 +19,8 @@ class FormationView(SecureModelView):
     simple_list_pager = True
     column_list = ("reference", "intitule", "structure", "dispositif", "state", "updated_at")
     column_searchable_list = ("reference", "intitule", "numero_marche")
+    search_exact = ("reference", "numero_marche")
+    search_words = ""
     column_filters = (state_filter(Formation.state, FormationState),
                       state_filter(Formation.dispositif, Dispositif, "Dispositif"),
                       "eligible_cpf", "updated_at", "created_at")
@@ -61,6 +63,7 @@ class SessionView(SecureModelView):
     column_list = ("reference", "formation", "date_debut", "date_fin", "commune", "places",
                    "mode_entree", "state")
     column_searchable_list = ("reference",)
+    search_exact = ("reference",)
     column_filters = (state_filter(Session.state, SessionState),
                       state_filter(Session.mode_entree, EntryMode, "Mode d'entrée"),
                       FilterEqual("formation.dispositif", "Dispositif",

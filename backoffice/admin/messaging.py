@@ -20,6 +20,8 @@ class OutboundMessageView(ReadOnlyModelView):
     column_details_exclude_list = (*ReadOnlyModelView.column_details_exclude_list,
                                    "claim_token")
     column_searchable_list = ("recipient", "subject")
+    search_exact = ("recipient",)
+    search_words = ""
     column_filters = (state_filter(OutboundMessage.channel, Channel, "Canal"),
                       state_filter(OutboundMessage.status, MessageStatus, "Statut"),
                       "created_at", "sent_at")

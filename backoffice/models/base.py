@@ -80,7 +80,10 @@ def render_item(type_, obj, autogen_context):
 def include_object(obj, name, type_, reflected, compare_to):
     """Alembic compare: leave out the full-text index of the catalogue (``formation_search``
     and, on SQLite, its FTS5 shadow tables), which lives outside the models
-    (``backoffice/search.py``, migration ``0003_search``)."""
+    (``backoffice/search.py``, migration ``0003_search``), and the word indexes of the
+    admin search (``admin_search…``, ``backoffice/admin/text_index.py``)."""
     table = obj.table.name if type_ in ("index", "column", "foreign_key_constraint",
                                         "unique_constraint") and hasattr(obj, "table") else name
-    return not (table or "").startswith("formation_search")
+    if type_ == "index" and (name or "").startswith("ix_admin_search"):
+        return False
+    return not (table or "").startswith(("formation_search", "admin_search"))

@@ -57,6 +57,10 @@ class Candidate(TimestampMixin, db.Model):
         Index("ix_candidate_identifiant_france_travail", "identifiant_france_travail"),
         Index("ix_candidate_date_naissance", "date_naissance"),
         Index("ix_candidate_last_activity_at", "last_activity_at"),
+        # Exact search in the admin list (backoffice/admin/candidatures.py).
+        Index("ix_candidate_email", "email"),
+        Index("ix_candidate_identifiant_regional", "identifiant_regional"),
+        Index("ix_candidate_nom", "nom", "id"),  # the list sorted by name, page by page
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -122,7 +126,8 @@ class Candidature(TimestampMixin, db.Model):
         Index("ix_candidature_structure_state", "prescriber_structure_id", "state"),
         Index("ix_candidature_prescriber_user_id", "prescriber_user_id"),
         Index("ix_candidature_state_updated_at", "state", "updated_at"),
-        Index("ix_candidature_submitted_at", "submitted_at"),
+        # The admin list sorted by date, page by page: (date, id) is its order.
+        Index("ix_candidature_submitted_at", "submitted_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

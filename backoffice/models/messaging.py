@@ -39,6 +39,7 @@ class OutboundMessage(TimestampMixin, db.Model):
         in_check("status", MessageStatus),
         Index("ix_outbound_message_status_next_attempt", "status", "next_attempt_at"),
         Index("ix_outbound_message_related", "related_type", "related_id"),
+        Index("ix_outbound_message_recipient", "recipient"),  # exact search in the admin
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
