@@ -52,19 +52,31 @@ def queue_email(recipient: str, template: str, *, subject: str, related=None,
     if leaked:
         raise ValueError(f"Lien à usage unique dans le contexte du courriel "
                          f"({', '.join(leaked)}) : passez-le dans links=.")
-    if idempotency_key and db.session.scalar(select(OutboundMessage.id).where(
-            OutboundMessage.idempotency_key == idempotency_key)):
+    if idempotency_key and queued_keys([idempotency_key]):
         return None
     links = links or {}
     shown = placeholders(links)
-    body_text, body_html = render_email(template, subject=subject, **context, **shown)
-    unused = [name for name, text in shown.items() if text not in body_text + body_html]
+    bodies = render_email(template, subject=subject, **context, **shown)
+    unused = [name for name, text in shown.items() if text not in bodies[0] + bodies[1]]
     if unused:
         raise ValueError(f"Le modèle {template} n'utilise pas le lien {', '.join(unused)}.")
+    return _add_email(recipient, subject, bodies, related=related,
+                      idempotency_key=idempotency_key,
+                      sealed_links=seal(links, shown) if links else None)
+
+
+def queued_keys(keys) -> set[str]:
+    """Those of the idempotency ``keys`` already queued (one query)."""
+    keys = list(keys)
+    return set(db.session.scalars(select(OutboundMessage.idempotency_key).where(
+        OutboundMessage.idempotency_key.in_(keys)))) if keys else set()
+
+
+def _add_email(recipient: str, subject: str, bodies: tuple[str, str], *, related,
+               idempotency_key: str | None, sealed_links=None) -> OutboundMessage:
     message = OutboundMessage(
         channel=Channel.EMAIL, recipient=recipient, subject=subject,
-        body_text=body_text, body_html=body_html,
-        sealed_links=seal(links, shown) if links else None,
+        body_text=bodies[0], body_html=bodies[1], sealed_links=sealed_links,
         related_type=type(related).__name__.lower() if related is not None else None,
         related_id=getattr(related, "id", None), idempotency_key=idempotency_key,
         next_attempt_at=clock.now())
@@ -126,11 +138,17 @@ def _describe(obj) -> str:
 def _notify(recipients, obj, transition, reason, log) -> None:
     from backoffice.workflow import workflow_for
 
+    keys = {recipient: f"transition:{log.id}:{recipient}" for recipient in recipients
+            if recipient}
+    queued = queued_keys(keys.values())  # one query for all the recipients
+    keys = {recipient: key for recipient, key in keys.items() if key not in queued}
+    if not keys:
+        return
     context = transition_email_context(workflow_for(obj), transition, description=_describe(obj),
                                        reason=reason, at=log.at)
-    for recipient in recipients:
-        queue_email(recipient, "transition", related=obj,
-                    idempotency_key=f"transition:{log.id}:{recipient}", **context)
+    bodies = render_email("transition", **context)  # the same for every recipient
+    for recipient, key in keys.items():
+        _add_email(recipient, context["subject"], bodies, related=obj, idempotency_key=key)
 
 
 @side_effect("notifier_moderateurs")

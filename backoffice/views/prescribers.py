@@ -7,7 +7,7 @@ import datetime as dt
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from backoffice import clock, forms_engine, permissions, search
 from backoffice.auth import current_membership, membership_required
@@ -103,7 +103,7 @@ def search_offer():
 
 def _open_session(session_id: int) -> Session:
     session = db.session.scalar(
-        select(Session).join(Formation).where(
+        select(Session).join(Formation).options(contains_eager(Session.formation)).where(
             Session.id == session_id, Session.state == SessionState.ACTIVE,
             Formation.state.in_(search.SEARCHABLE_FORMATION_STATES)))
     if session is None:
