@@ -12,6 +12,9 @@ carries the NIR.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 from flask import render_template
 from sqlalchemy import select
 
@@ -65,11 +68,44 @@ def queue_email(recipient: str, template: str, *, subject: str, related=None,
                       sealed_links=seal(links, shown) if links else None)
 
 
+_known_keys: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
+    "known_keys", default=None)
+
+
+@contextlib.contextmanager
+def keys_known(related_type: str, related_ids):
+    """Within, ``queued_keys`` answers without a query: every idempotency key already
+    queued for the objects ``related_ids`` (which the messages queued inside are about)
+    is read once here, and those queued inside are added (the scheduled jobs, one batch
+    of objects at a time)."""
+    ids = list(related_ids)
+    known = set(db.session.scalars(select(OutboundMessage.idempotency_key).where(
+        OutboundMessage.related_type == related_type, OutboundMessage.related_id.in_(ids),
+        OutboundMessage.idempotency_key.is_not(None)))) if ids else set()
+    token = _known_keys.set(known)
+    try:
+        yield
+    finally:
+        _known_keys.reset(token)
+
+
 def queued_keys(keys) -> set[str]:
-    """Those of the idempotency ``keys`` already queued (one query)."""
+    """Those of the idempotency ``keys`` already queued (one query, or none within
+    ``keys_known``)."""
     keys = list(keys)
+    known = _known_keys.get()
+    if known is not None:
+        return {key for key in keys if key in known}
     return set(db.session.scalars(select(OutboundMessage.idempotency_key).where(
         OutboundMessage.idempotency_key.in_(keys)))) if keys else set()
+
+
+def _queued(message: OutboundMessage) -> OutboundMessage:
+    db.session.add(message)
+    known = _known_keys.get()
+    if known is not None and message.idempotency_key:
+        known.add(message.idempotency_key)
+    return message
 
 
 def _add_email(recipient: str, subject: str, bodies: tuple[str, str], *, related,
@@ -80,20 +116,16 @@ def _add_email(recipient: str, subject: str, bodies: tuple[str, str], *, related
         related_type=type(related).__name__.lower() if related is not None else None,
         related_id=getattr(related, "id", None), idempotency_key=idempotency_key,
         next_attempt_at=clock.now())
-    db.session.add(message)
-    return message
+    return _queued(message)
 
 
 def queue_hub_message(payload: dict, *, related, idempotency_key: str) -> OutboundMessage | None:
-    if db.session.scalar(select(OutboundMessage.id).where(
-            OutboundMessage.idempotency_key == idempotency_key)):
+    if queued_keys([idempotency_key]):
         return None
-    message = OutboundMessage(channel=Channel.HUB, recipient="hub", payload=payload,
-                              subject=payload.get("type"), related_type=type(related).__name__.lower(),
-                              related_id=related.id, idempotency_key=idempotency_key,
-                              next_attempt_at=clock.now())
-    db.session.add(message)
-    return message
+    return _queued(OutboundMessage(
+        channel=Channel.HUB, recipient="hub", payload=payload, subject=payload.get("type"),
+        related_type=type(related).__name__.lower(), related_id=related.id,
+        idempotency_key=idempotency_key, next_attempt_at=clock.now()))
 
 
 # -- recipients ---------------------------------------------------------------------------

@@ -257,9 +257,10 @@ def _handle_candidature_form(candidature: Candidature, form, session: Session):
         db.session.rollback()
         _apply_errors(form, error)
         return None
+    state, candidature_id = candidature.state, candidature.id  # not reloaded after the commit
     db.session.commit()
     if action == "valider":
-        if candidature.state == S.EN_ATTENTE_VALIDATION:
+        if state == S.EN_ATTENTE_VALIDATION:
             flash("La candidature est enregistrée : elle attend la validation d'un "
                   "prescripteur de niveau 3 de votre structure.", "success")
         else:
@@ -267,7 +268,7 @@ def _handle_candidature_form(candidature: Candidature, form, session: Session):
                   "success")
     else:
         flash("Le brouillon est enregistré.", "success")
-    return redirect(url_for(".candidature", candidature_id=candidature.id))
+    return redirect(url_for(".candidature", candidature_id=candidature_id))
 
 
 @bp.route("/sessions/<int:session_id>/candidats/<int:candidate_id>/candidature",
