@@ -16,7 +16,7 @@ import contextlib
 import contextvars
 
 from flask import render_template
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from backoffice import clock
 from backoffice.extensions import db
@@ -82,11 +82,16 @@ def keys_known(related_type: str, related_ids):
     known = set(db.session.scalars(select(OutboundMessage.idempotency_key).where(
         OutboundMessage.related_type == related_type, OutboundMessage.related_id.in_(ids),
         OutboundMessage.idempotency_key.is_not(None)))) if ids else set()
+    pending: list[dict] = []
     token = _known_keys.set(known)
+    pending_token = _pending.set(pending)
     try:
         yield
     finally:
         _known_keys.reset(token)
+        _pending.reset(pending_token)
+    if pending:  # one INSERT (executemany), not one per message
+        db.session.execute(insert(OutboundMessage), pending)
 
 
 def queued_keys(keys) -> set[str]:
@@ -100,11 +105,23 @@ def queued_keys(keys) -> set[str]:
         OutboundMessage.idempotency_key.in_(keys)))) if keys else set()
 
 
+_pending: contextvars.ContextVar[list[dict] | None] = contextvars.ContextVar(
+    "pending_messages", default=None)
+_QUEUED_COLUMNS = ("channel", "recipient", "subject", "body_text", "body_html", "payload",
+                   "sealed_links", "related_type", "related_id", "idempotency_key",
+                   "next_attempt_at")
+
+
 def _queued(message: OutboundMessage) -> OutboundMessage:
-    db.session.add(message)
-    known = _known_keys.get()
-    if known is not None and message.idempotency_key:
-        known.add(message.idempotency_key)
+    """Queue ``message``: added to the session, or within ``keys_known`` kept for its
+    single INSERT at the end."""
+    pending = _pending.get()
+    if pending is None:
+        db.session.add(message)
+        return message
+    pending.append({column: getattr(message, column) for column in _QUEUED_COLUMNS})
+    if message.idempotency_key:
+        _known_keys.get().add(message.idempotency_key)
     return message
 
 

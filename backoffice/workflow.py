@@ -513,11 +513,17 @@ def fire_many(model, rows, transition_name: str, *, reason: str | None = None,
              "transition": transition.name, "from_state": sources[ident],
              "to_state": transition.target, "actor_id": None, "at": now, "reason": reason}
             for ident in changed]
+    db.session.execute(insert(TransitionLog), logs)  # executemany: one statement
     if not transition.effects:
-        db.session.execute(insert(TransitionLog), logs)
         return changed
-    logs = db.session.scalars(insert(TransitionLog).returning(
-        TransitionLog, sort_by_parameter_order=True), logs).all()
+    # The effects need the logs' ids (their messages' idempotency keys): read back in one
+    # query (RETURNING from an executemany would be one INSERT per row on SQLite).
+    logs = {log.object_id: log for log in db.session.scalars(
+        select(TransitionLog).where(TransitionLog.object_type == workflow.object_type,
+                                    TransitionLog.transition == transition.name,
+                                    TransitionLog.at == now,
+                                    TransitionLog.object_id.in_(changed))
+        .order_by(TransitionLog.id))}.values()  # the newest of each object
     objects = {obj.id: obj for obj in db.session.scalars(
         select(model).where(model.id.in_(changed)).options(*load)
         .execution_options(populate_existing=True))}
