@@ -34,7 +34,7 @@ from backoffice.models import (Candidate, Candidature, CandidatureState, Channel
                                DelegationState, Formation, FormationState, MessageStatus,
                                OutboundMessage, PrescriberProfile, RateLimit, Session,
                                SessionState, Token, UserSession)
-from backoffice.notifications import keys_known, queue_email
+from backoffice.notifications import keys_known, queue_email, queue_email_to_each
 from backoffice.scheduler import Job, JobResult
 
 MAX_ATTEMPTS = 5
@@ -133,14 +133,13 @@ def remind_moderation(*, at, batch_size, dry_run) -> JobResult:
         with keys_known("formation", [formation.id for formation in batch]):
             for formation in batch:
                 seen += 1
-                for email in moderators:
-                    key = (f"rappel_moderation:{formation.id}:"
-                           f"{formation.submitted_at.isoformat()}:{email}")
-                    if queue_email(email, "rappel_moderation", subject=(
-                            f"Formation à modérer depuis le {clock.format_local(formation.submitted_at, '%d/%m/%Y')}"),
-                            related=formation, idempotency_key=key, formation=formation,
-                            submitted=clock.format_local(formation.submitted_at)):
-                        queued += 1
+                submitted = formation.submitted_at
+                queued += queue_email_to_each(
+                    {email: f"rappel_moderation:{formation.id}:{submitted.isoformat()}:{email}"
+                     for email in moderators}, "rappel_moderation",
+                    subject=f"Formation à modérer depuis le {clock.format_local(submitted, '%d/%m/%Y')}",
+                    related=formation, formation=formation,
+                    submitted=clock.format_local(submitted))
         db.session.rollback() if dry_run else db.session.commit()
     return JobResult(seen, queued, f"{_plural(queued, 'rappel de modération envoyé', 'rappels de modération envoyés')} "
                                    f"pour {_plural(seen, 'formation en attente', 'formations en attente')}")
@@ -183,29 +182,28 @@ def remind_level1_validation(*, at, batch_size, dry_run) -> JobResult:
     query = select(Candidature).where(
         Candidature.state == CandidatureState.EN_ATTENTE_VALIDATION,
         Candidature.submitted_at <= limit)
-    from backoffice.notifications import _structure_members
+    from backoffice.notifications import members_by_structure
 
     seen = queued = 0
     validity = deadline("validation_niveau_1")
     for batch in _batches(query.options(joinedload(Candidature.candidate),
                                         joinedload(Candidature.session)),
                           Candidature, batch_size):
-        validators: dict[int, list[str]] = {}  # by structure, read once per batch
+        validators = members_by_structure(  # one query per batch
+            {candidature.prescriber_structure_id for candidature in batch},
+            prescriber_profiles=(PrescriberProfile.N3,))
         with keys_known("candidature", [candidature.id for candidature in batch]):
             for candidature in batch:
                 seen += 1
                 expiry = candidature.submitted_at + validity
-                structure_id = candidature.prescriber_structure_id
-                if structure_id not in validators:
-                    validators[structure_id] = _structure_members(
-                        [structure_id], prescriber_profiles=(PrescriberProfile.N3,))
-                for email in validators[structure_id]:
-                    if queue_email(email, "rappel_validation", subject=(
-                            f"Candidature {candidature.reference} à valider avant le "
-                            f"{clock.format_local(expiry, '%d/%m/%Y')}"), related=candidature,
-                            idempotency_key=f"rappel_validation:{candidature.id}:{email}",
-                            candidature=candidature, expiry=clock.format_local(expiry)):
-                        queued += 1
+                queued += queue_email_to_each(
+                    {email: f"rappel_validation:{candidature.id}:{email}" for email
+                     in validators.get(candidature.prescriber_structure_id, [])},
+                    "rappel_validation",
+                    subject=(f"Candidature {candidature.reference} à valider avant le "
+                             f"{clock.format_local(expiry, '%d/%m/%Y')}"),
+                    related=candidature, candidature=candidature,
+                    expiry=clock.format_local(expiry))
         db.session.rollback() if dry_run else db.session.commit()
     return JobResult(seen, queued, f"{_plural(queued, 'rappel de validation envoyé', 'rappels de validation envoyés')}")
 

@@ -16,7 +16,7 @@ import contextlib
 import contextvars
 
 from flask import render_template
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from backoffice import clock
 from backoffice.extensions import db
@@ -91,7 +91,26 @@ def keys_known(related_type: str, related_ids):
         _known_keys.reset(token)
         _pending.reset(pending_token)
     if pending:  # one INSERT (executemany), not one per message
-        db.session.execute(insert(OutboundMessage), pending)
+        db.session.execute(OutboundMessage.__table__.insert(), pending)
+
+
+def queue_email_to_each(keys: dict[str, str], template: str, *, subject: str, related,
+                        **context) -> int:
+    """The same e-mail to each recipient of ``keys`` (recipient → idempotency key), once
+    per key: the keys checked in one query, the bodies rendered once (they do not depend
+    on the recipient). Returns how many were queued."""
+    leaked = [name for name, value in context.items() if isinstance(value, SecretUrl)]
+    if leaked:
+        raise ValueError(f"Lien à usage unique dans le contexte du courriel "
+                         f"({', '.join(leaked)}) : passez-le dans links=.")
+    keys = {recipient: key for recipient, key in keys.items() if recipient}
+    queued = queued_keys(keys.values())
+    keys = {recipient: key for recipient, key in keys.items() if key not in queued}
+    if keys:
+        bodies = render_email(template, subject=subject, **context)
+        for recipient, key in keys.items():
+            _add_email(recipient, subject, bodies, related=related, idempotency_key=key)
+    return len(keys)
 
 
 def queued_keys(keys) -> set[str]:
@@ -150,11 +169,12 @@ def _emails(query) -> list[str]:
     return sorted(set(db.session.scalars(query)))
 
 
-def _structure_members(structure_ids, *, of_profiles=(), prescriber_profiles=(),
-                       referents=False) -> list[str]:
-    query = (select(User.email).join(Membership, Membership.user_id == User.id)
-             .where(Membership.structure_id.in_(list(structure_ids)),
-                    User.state == UserState.ACTIF))
+def members_by_structure(structure_ids, *, of_profiles=(), prescriber_profiles=(),
+                         referents=False) -> dict[int, list[str]]:
+    """The e-mails of the active members of each of ``structure_ids`` with one of the
+    profiles (or référents), by structure (one query)."""
+    from sqlalchemy import or_
+
     conditions = []
     if of_profiles:
         conditions.append(Membership.profile_of.in_(of_profiles))
@@ -162,8 +182,19 @@ def _structure_members(structure_ids, *, of_profiles=(), prescriber_profiles=(),
         conditions.append(Membership.profile_prescripteur.in_(prescriber_profiles))
     if referents:
         conditions.append(Membership.is_referent.is_(True))
-    from sqlalchemy import or_
-    return _emails(query.where(or_(*conditions)))
+    found: dict[int, set[str]] = {}
+    for structure_id, email in db.session.execute(
+            select(Membership.structure_id, User.email)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.structure_id.in_(list(structure_ids)),
+                   User.state == UserState.ACTIF, or_(*conditions))):
+        found.setdefault(structure_id, set()).add(email)
+    return {structure_id: sorted(emails) for structure_id, emails in found.items()}
+
+
+def _structure_members(structure_ids, **profiles) -> list[str]:
+    return sorted({email for emails in members_by_structure(structure_ids, **profiles).values()
+                   for email in emails})
 
 
 def _moderators() -> list[str]:
@@ -187,17 +218,10 @@ def _describe(obj) -> str:
 def _notify(recipients, obj, transition, reason, log) -> None:
     from backoffice.workflow import workflow_for
 
-    keys = {recipient: f"transition:{log.id}:{recipient}" for recipient in recipients
-            if recipient}
-    queued = queued_keys(keys.values())  # one query for all the recipients
-    keys = {recipient: key for recipient, key in keys.items() if key not in queued}
-    if not keys:
-        return
     context = transition_email_context(workflow_for(obj), transition, description=_describe(obj),
                                        reason=reason, at=log.at)
-    bodies = render_email("transition", **context)  # the same for every recipient
-    for recipient, key in keys.items():
-        _add_email(recipient, context["subject"], bodies, related=obj, idempotency_key=key)
+    queue_email_to_each({recipient: f"transition:{log.id}:{recipient}"
+                         for recipient in recipients}, "transition", related=obj, **context)
 
 
 @side_effect("notifier_moderateurs")

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 from flask import Flask
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -513,7 +513,7 @@ def fire_many(model, rows, transition_name: str, *, reason: str | None = None,
              "transition": transition.name, "from_state": sources[ident],
              "to_state": transition.target, "actor_id": None, "at": now, "reason": reason}
             for ident in changed]
-    db.session.execute(insert(TransitionLog), logs)  # executemany: one statement
+    db.session.execute(TransitionLog.__table__.insert(), logs)  # executemany: one statement
     if not transition.effects:
         return changed
     # The effects need the logs' ids (their messages' idempotency keys): read back in one

@@ -5,7 +5,8 @@ scheduled job (``jobs.SCHEDULE``) on its due rows.
 Nothing here changes the measured database for the other groups: the submissions are
 deleted after their case (``cleanup``), the jobs run in a transaction that is rolled back
 (``rolled_back``: their commits only release savepoints), their due rows made due by
-running them a year after the demo data's instant (``JOBS_AT``).
+running them a month after the demo data's instant (``JOBS_AT``), as if they had not
+run for a month.
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from backoffice.services import catalogue
 
 GROUP = "Écritures et tâches planifiées"
 AT = clock.parse_instant("2026-11-23T10:30")  # the instant of the demo data
-JOBS_AT = AT + dt.timedelta(days=366)  # a year later: most rows of every job are due
+JOBS_AT = AT + dt.timedelta(days=31)  # a month of due rows for every job
+JOB_REPEAT = 2  # measures of each job (after its warm-up run): a run handles thousands of rows
 PRESCRIBER = "prescripteur2@demo.fr"  # level 2: « soumettre » straight to the OF
 FIELDS = {"action": "valider", "consentement": "y",
           "parcours_anterieur": "Deux ans d'expérience en magasin.",
@@ -165,14 +167,36 @@ def _publication_check(formation_id: int):
 
 
 # -- the scheduled jobs ---------------------------------------------------------------------
-def _job_case(job, context: Context) -> Case:
-    case = Case(GROUP, f"tâche {job.name}", project=None, repeat=min(context.repeat, 5))
+def _peer_updates():
+    """The naive peers of two jobs: one plain UPDATE of the same due rows (no log, no
+    e-mail, no batches), rolled back."""
+    today = clock.to_local(JOBS_AT).date()
+    late = select(Session.id).where(Session.date_entree_tardive < today)
+    return {
+        "expiration_brouillons": update(Candidature).where(
+            Candidature.state == CandidatureState.BROUILLON,
+            Candidature.updated_at <= JOBS_AT - jobs.deadline("expiration_brouillon"))
+        .values(state=CandidatureState.CORBEILLE),
+        "avis_non_transmis": update(Candidature).where(
+            Candidature.state == CandidatureState.EN_ATTENTE_AVIS,
+            Candidature.session_id.in_(late))
+        .values(state=CandidatureState.AVIS_NON_TRANSMIS),
+    }
+
+
+def _job_case(job, peer_update) -> Case:
+    case = Case(GROUP, f"tâche {job.name}", project=None, repeat=JOB_REPEAT)
 
     def project():
         with rolled_back():
             result = job.func(at=JOBS_AT, batch_size=500, dry_run=False)
         case.rows = result.seen
     case.project = project
+    if peer_update is not None:
+        def peer():
+            with rolled_back():
+                db.session.execute(peer_update.execution_options(synchronize_session=False))
+        case.peer, case.peer_name = peer, "un UPDATE des mêmes lignes"
     return case
 
 
@@ -187,6 +211,7 @@ def cases(context: Context) -> list[Case]:
     if formation_id is not None:
         found.append(Case(GROUP, "contrôle de publication d'une formation à 6 sessions",
                           project=_publication_check(formation_id), target_ms=50))
-    found.extend(_job_case(job, context) for job in jobs.SCHEDULE)
+    peers = _peer_updates()
+    found.extend(_job_case(job, peers.get(job.name)) for job in jobs.SCHEDULE)
     db.session.rollback()  # no transaction left open while the cases write
     return found
