@@ -27,6 +27,7 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
 from flask_login import current_user, login_required, login_user, logout_user
 from markupsafe import Markup
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from wtforms import EmailField, PasswordField, RadioField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
@@ -121,7 +122,8 @@ def current_membership() -> Membership | None:
     if "membership" not in g:
         structure_id = session.get(ACTIVE_STRUCTURE_KEY)
         g.membership = None if structure_id is None else db.session.scalar(
-            select(Membership).where(Membership.user_id == current_user.id,
+            select(Membership).options(joinedload(Membership.structure))  # shown on every page
+            .where(Membership.user_id == current_user.id,
                                      Membership.structure_id == structure_id))
     return g.membership
 

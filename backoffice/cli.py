@@ -249,6 +249,9 @@ def bench_command(scale: float, database_url: str | None, repeat: int, only: str
     counts = bench.summary(figures)
     click.echo(f"\nCibles atteintes : {counts['cibles_atteintes']} sur {counts['cibles']} ; "
                f"pairs naïfs battus : {counts['pairs_battus']} sur {counts['pairs']}.")
+    peak = bench.peak_rss_mb()  # the process serves every page of the run, as a web worker
+    click.echo(f"Pic de mémoire du processus (RSS) : {peak:,.0f} Mo (cible ≤ 400 Mo "
+               f"{'✔' if peak <= 400 else '✘'}).".replace(",", " "))
 
 
 def register_commands(app: Flask) -> None:

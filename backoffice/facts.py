@@ -21,8 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy.orm import aliased, selectinload
 
 from backoffice import clock
 from backoffice.extensions import db
@@ -370,10 +370,6 @@ def candidature_limits_facts(candidature: Candidature, *, at: dt.datetime | None
     session_id = session.id
 
     counts = _candidate_counts(candidate_id, session_id, exclude_id=candidature.id)
-    retained = db.session.scalar(select(func.count(Candidature.id)).where(
-        Candidature.session_id == session_id,
-        Candidature.state == CandidatureState.RETENUE,
-        Candidature.id != (candidature.id or -1))) if session_id else 0
 
     upcoming = [p for p in session.entry_points if p.date_entree >= today]
     chosen = candidature.entry_point
@@ -393,7 +389,7 @@ def candidature_limits_facts(candidature: Candidature, *, at: dt.datetime | None
         "jour_fin_session": day_number(session.date_fin),
         "jour_aujourdhui": day_number(today),
         "places": session.places,
-        "nb_retenues": retained or 0,
+        "nb_retenues": counts.pop("nb_retenues"),
         "point_entree_id": chosen.id if chosen else None,
         "jour_point_entree": day_number(chosen.date_entree) if chosen else None,
         "prochain_point_entree_id": upcoming[0].id if upcoming else None,
@@ -403,10 +399,18 @@ def candidature_limits_facts(candidature: Candidature, *, at: dt.datetime | None
 
 def _candidate_counts(candidate_id: int | None, session_id: int | None,
                       exclude_id: int | None) -> dict[str, int]:
+    """The candidate's other candidatures counted by kind, and the ``retenue``
+    candidatures of the session (``nb_retenues``), in one query."""
     names = ("nb_en_attente_avis", "nb_en_attente_avis_hsp", "nb_en_cours_meme_session",
-             "nb_non_retenues_meme_session")
+             "nb_non_retenues_meme_session", "nb_retenues")
+    exclude_id = exclude_id or -1
+    of_session = aliased(Candidature)
+    retained = select(func.count(of_session.id)).where(
+        of_session.session_id == session_id, of_session.state == CandidatureState.RETENUE,
+        of_session.id != exclude_id).scalar_subquery() if session_id else literal(0)
     if candidate_id is None:
-        return dict.fromkeys(names, 0)
+        return {**dict.fromkeys(names, 0), "nb_retenues": int(
+            db.session.scalar(select(retained)) or 0)}
     waiting = Candidature.state == CandidatureState.EN_ATTENTE_AVIS
     same_session = Candidature.session_id == session_id
 
@@ -417,12 +421,12 @@ def _candidate_counts(candidate_id: int | None, session_id: int | None,
         select(total(waiting),
                total(and_(waiting, Formation.dispositif == HSP)),
                total(and_(same_session, Candidature.state.in_(LIVE_CANDIDATURE_STATES))),
-               total(and_(same_session, Candidature.state == CandidatureState.NON_RETENUE)))
+               total(and_(same_session, Candidature.state == CandidatureState.NON_RETENUE)),
+               retained)
         .select_from(Candidature)
         .join(Session, Session.id == Candidature.session_id)
         .join(Formation, Formation.id == Session.formation_id)
-        .where(Candidature.candidate_id == candidate_id,
-               Candidature.id != (exclude_id or -1))).one()
+        .where(Candidature.candidate_id == candidate_id, Candidature.id != exclude_id)).one()
     return {name: int(value or 0) for name, value in zip(names, row)}
 
 

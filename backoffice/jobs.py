@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy.orm import joinedload
 
 from backoffice import clock, links, tasks, workflow
 from backoffice.extensions import db
@@ -42,7 +43,7 @@ from backoffice.models import (Candidate, Candidature, CandidatureState, Channel
                                DelegationState, Formation, FormationState, MessageStatus,
                                OutboundMessage, PrescriberProfile, RateLimit, Session,
                                SessionState, Token, UserSession)
-from backoffice.notifications import queue_email
+from backoffice.notifications import keys_known, queue_email, queue_email_to_each
 from backoffice.scheduler import Job, JobResult
 
 MAX_ATTEMPTS = 5
@@ -76,17 +77,38 @@ def _batches(query, model, batch_size: int):
         tasks.pause_after_batch()
 
 
-def _fire_due(query, model, transition: str, *, batch_size, dry_run, reason) -> tuple[int, int]:
+def _id_batches(query, model, batch_size: int, columns=None):
+    """Yield the ``columns`` (by default ``(id, state)``) of the due rows of ``query`` in
+    id order, one locked batch at a time (as ``_batches``, without loading the objects)."""
+    last_id = 0
+    columns = columns or (model.id, model.state)
+    while True:
+        batch_query = (query.with_only_columns(*columns)
+                       .where(model.id > last_id).order_by(model.id).limit(batch_size))
+        if db.engine.dialect.name == "postgresql":
+            batch_query = batch_query.with_for_update(skip_locked=True, of=model)
+        batch = db.session.execute(batch_query).all()
+        if not batch:
+            return
+        yield batch
+        last_id = batch[-1][0]
+        tasks.pause_after_batch()
+
+
+def _fire_due(query, model, transition: str, *, batch_size, dry_run, reason,
+              load=()) -> tuple[int, int]:
+    """Fire ``transition`` (the system's, without guards) on the due rows, set-based per
+    batch (``workflow.fire_many``, the objects loaded with ``load`` for the side
+    effects); a row that left the source state meanwhile is skipped with a warning."""
     seen = changed = 0
-    for batch in _batches(query, model, batch_size):
-        for obj in batch:
-            seen += 1
-            try:
-                with db.session.begin_nested():
-                    workflow.fire(obj, transition, actor=None, reason=reason)
-                changed += 1
-            except workflow.WorkflowError as error:
-                current_app.logger.warning("%s %s : %s", model.__name__, obj.id, error.message)
+    for batch in _id_batches(query, model, batch_size):
+        seen += len(batch)
+        fired = set(workflow.fire_many(model, batch, transition, reason=reason, load=load))
+        changed += len(fired)
+        for ident, _state in batch:
+            if ident not in fired:
+                current_app.logger.warning("%s %s : n'est plus à un état de départ de « %s »",
+                                           model.__name__, ident, transition)
         if dry_run:
             db.session.rollback()
         else:
@@ -117,15 +139,16 @@ def remind_moderation(*, at, batch_size, dry_run) -> JobResult:
     seen = queued = 0
     moderators = _moderators()
     for batch in _batches(query, Formation, batch_size):
-        for formation in batch:
-            seen += 1
-            for email in moderators:
-                key = f"rappel_moderation:{formation.id}:{formation.submitted_at.isoformat()}:{email}"
-                if queue_email(email, "rappel_moderation", subject=(
-                        f"Formation à modérer depuis le {clock.format_local(formation.submitted_at, '%d/%m/%Y')}"),
-                        related=formation, idempotency_key=key, formation=formation,
-                        submitted=clock.format_local(formation.submitted_at)):
-                    queued += 1
+        with keys_known("formation", [formation.id for formation in batch]):
+            for formation in batch:
+                seen += 1
+                submitted = formation.submitted_at
+                queued += queue_email_to_each(
+                    {email: f"rappel_moderation:{formation.id}:{submitted.isoformat()}:{email}"
+                     for email in moderators}, "rappel_moderation",
+                    subject=f"Formation à modérer depuis le {clock.format_local(submitted, '%d/%m/%Y')}",
+                    related=formation, formation=formation,
+                    submitted=clock.format_local(submitted))
         db.session.rollback() if dry_run else db.session.commit()
     return JobResult(seen, queued, f"{_plural(queued, 'rappel de modération envoyé', 'rappels de modération envoyés')} "
                                    f"pour {_plural(seen, 'formation en attente', 'formations en attente')}")
@@ -147,6 +170,10 @@ def archive_ended_formations(*, at, batch_size, dry_run) -> JobResult:
 
 
 # -- candidatures ---------------------------------------------------------------------------
+# What the side effects of a candidature's transition read (e-mails, hub message).
+CANDIDATURE_EFFECTS = (joinedload(Candidature.candidate), joinedload(Candidature.prescriber_user),
+                       joinedload(Candidature.prescriber_structure),
+                       joinedload(Candidature.session).joinedload(Session.formation))
 def expire_drafts(*, at, batch_size, dry_run) -> JobResult:
     limit = at - deadline("expiration_brouillon")
     query = select(Candidature).where(Candidature.state == CandidatureState.BROUILLON,
@@ -164,22 +191,28 @@ def remind_level1_validation(*, at, batch_size, dry_run) -> JobResult:
     query = select(Candidature).where(
         Candidature.state == CandidatureState.EN_ATTENTE_VALIDATION,
         Candidature.submitted_at <= limit)
-    from backoffice.notifications import _structure_members
+    from backoffice.notifications import members_by_structure
 
     seen = queued = 0
-    for batch in _batches(query, Candidature, batch_size):
-        for candidature in batch:
-            seen += 1
-            expiry = candidature.submitted_at + deadline("validation_niveau_1")
-            validators = _structure_members([candidature.prescriber_structure_id],
-                                            prescriber_profiles=(PrescriberProfile.N3,))
-            for email in validators:
-                if queue_email(email, "rappel_validation", subject=(
-                        f"Candidature {candidature.reference} à valider avant le "
-                        f"{clock.format_local(expiry, '%d/%m/%Y')}"), related=candidature,
-                        idempotency_key=f"rappel_validation:{candidature.id}:{email}",
-                        candidature=candidature, expiry=clock.format_local(expiry)):
-                    queued += 1
+    validity = deadline("validation_niveau_1")
+    for batch in _batches(query.options(joinedload(Candidature.candidate),
+                                        joinedload(Candidature.session)),
+                          Candidature, batch_size):
+        validators = members_by_structure(  # one query per batch
+            {candidature.prescriber_structure_id for candidature in batch},
+            prescriber_profiles=(PrescriberProfile.N3,))
+        with keys_known("candidature", [candidature.id for candidature in batch]):
+            for candidature in batch:
+                seen += 1
+                expiry = candidature.submitted_at + validity
+                queued += queue_email_to_each(
+                    {email: f"rappel_validation:{candidature.id}:{email}" for email
+                     in validators.get(candidature.prescriber_structure_id, [])},
+                    "rappel_validation",
+                    subject=(f"Candidature {candidature.reference} à valider avant le "
+                             f"{clock.format_local(expiry, '%d/%m/%Y')}"),
+                    related=candidature, candidature=candidature,
+                    expiry=clock.format_local(expiry))
         db.session.rollback() if dry_run else db.session.commit()
     return JobResult(seen, queued, f"{_plural(queued, 'rappel de validation envoyé', 'rappels de validation envoyés')}")
 
@@ -190,7 +223,8 @@ def expire_level1_validation(*, at, batch_size, dry_run) -> JobResult:
         Candidature.state == CandidatureState.EN_ATTENTE_VALIDATION,
         Candidature.submitted_at <= limit)
     seen, changed = _fire_due(query, Candidature, "expirer_validation", batch_size=batch_size,
-                              dry_run=dry_run, reason="Non validée par un prescripteur de "
+                              dry_run=dry_run, load=CANDIDATURE_EFFECTS,
+                              reason="Non validée par un prescripteur de "
                               f"niveau 3 dans les {deadline('validation_niveau_1').days} jours")
     return JobResult(seen, changed, f"{_plural(changed, 'candidature expirée', 'candidatures expirées')} faute de validation")
 
@@ -202,7 +236,7 @@ def mark_avis_not_given(*, at, batch_size, dry_run) -> JobResult:
              .where(Candidature.state == CandidatureState.EN_ATTENTE_AVIS,
                     Session.date_entree_tardive < today))
     seen, changed = _fire_due(query, Candidature, "constater_avis_non_transmis",
-                              batch_size=batch_size, dry_run=dry_run,
+                              batch_size=batch_size, dry_run=dry_run, load=CANDIDATURE_EFFECTS,
                               reason="Aucun avis avant la date d'entrée tardive")
     return JobResult(seen, changed, f"{_plural(changed, 'candidature passée', 'candidatures passées')} en « avis non transmis »")
 
@@ -214,7 +248,8 @@ def end_delegations(*, at, batch_size, dry_run) -> JobResult:
     query = select(Delegation).where(Delegation.state == DelegationState.ACTIVE,
                                      Delegation.end_date < today)
     seen, changed = _fire_due(query, Delegation, "expirer", batch_size=batch_size,
-                              dry_run=dry_run, reason="Date de fin atteinte")
+                              dry_run=dry_run, reason="Date de fin atteinte",
+                              load=(joinedload(Delegation.granted_by),))
     return JobResult(seen, changed, f"{_plural(changed, 'délégation terminée', 'délégations terminées')}")
 
 
@@ -270,36 +305,43 @@ def purge_personal_data(*, at, batch_size, dry_run) -> JobResult:
     for batch in _batches(base.where(_last_activity() <= at - retention + notice,
                                      _last_activity() > at - retention,
                                      Candidate.email.is_not(None)), Candidate, batch_size):
-        for candidate in batch:
-            if queue_email(candidate.email, "preavis_purge", subject=(
-                    "Vos données seront bientôt supprimées"), related=candidate,
-                    idempotency_key=f"preavis_purge:{candidate.id}:{candidate.updated_at.date()}",
-                    candidate=candidate):
-                noticed += 1
+        with keys_known("candidate", [candidate.id for candidate in batch]):
+            for candidate in batch:
+                if queue_email(candidate.email, "preavis_purge", subject=(
+                        "Vos données seront bientôt supprimées"), related=candidate,
+                        idempotency_key=f"preavis_purge:{candidate.id}:{candidate.updated_at.date()}",
+                        candidate=candidate):
+                    noticed += 1
         db.session.rollback() if dry_run else db.session.commit()
-    seen = anonymised = 0
-    for batch in _batches(base.where(_last_activity() <= at - retention), Candidate, batch_size):
-        for candidate in batch:
-            seen += 1
-            anonymise(candidate, at)
-            anonymised += 1
+    seen = 0
+    due = base.where(_last_activity() <= at - retention)
+    for batch in _id_batches(due, Candidate, batch_size,
+                             columns=(Candidate.id, Candidate.date_naissance)):
+        seen += len(batch)
+        anonymise(batch, at)
         db.session.rollback() if dry_run else db.session.commit()
-    return JobResult(seen, anonymised, f"{_plural(anonymised, 'candidat anonymisé', 'candidats anonymisés')}, "
-                                       f"{_plural(noticed, 'préavis envoyé', 'préavis envoyés')}")
+    return JobResult(seen, seen, f"{_plural(seen, 'candidat anonymisé', 'candidats anonymisés')}, "
+                                 f"{_plural(noticed, 'préavis envoyé', 'préavis envoyés')}")
 
 
-def anonymise(candidate: Candidate, at: dt.datetime) -> None:
-    candidate.nom = "ANONYME"
-    candidate.prenom = f"Candidat {candidate.id}"
-    candidate.date_naissance = candidate.date_naissance.replace(month=1, day=1)
-    for column in ("civilite", "email", "telephone", "identifiant_france_travail",
-                   "identifiant_regional", "nir_chiffre", "commune_id"):
-        setattr(candidate, column, None)
-    candidate.extra = {}
-    candidate.anonymised_at = at
-    db.session.execute(update(Candidature).where(Candidature.candidate_id == candidate.id)
+def anonymise(rows, at: dt.datetime) -> None:
+    """Anonymise the candidates ``rows`` (their ``(id, date_naissance)``) and the free
+    texts of their candidatures, set-based: one UPDATE of the candidates (by primary key,
+    executemany) and one of their candidatures."""
+    from backoffice.text import name_key
+
+    cleared = dict.fromkeys(("civilite", "email", "telephone", "identifiant_france_travail",
+                             "identifiant_regional", "nir_chiffre", "commune_id"))
+    now = clock.now()
+    db.session.execute(update(Candidate), [
+        {"id": ident, "nom": "ANONYME", "nom_normalise": name_key("ANONYME"),
+         "prenom": f"Candidat {ident}", "prenom_normalise": name_key(f"Candidat {ident}"),
+         "date_naissance": birth.replace(month=1, day=1), **cleared, "extra": {},
+         "anonymised_at": at, "updated_at": now} for ident, birth in rows])
+    db.session.execute(update(Candidature)
+                       .where(Candidature.candidate_id.in_([ident for ident, _ in rows]))
                        .values(parcours_anterieur=None, raisons_choix=None, suites_parcours=None,
-                               extra={}))
+                               extra={}).execution_options(synchronize_session=False))
 
 
 # -- outbound queue ------------------------------------------------------------------------------

@@ -12,6 +12,9 @@ carries the NIR.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 from flask import render_template
 from sqlalchemy import select
 
@@ -52,36 +55,113 @@ def queue_email(recipient: str, template: str, *, subject: str, related=None,
     if leaked:
         raise ValueError(f"Lien à usage unique dans le contexte du courriel "
                          f"({', '.join(leaked)}) : passez-le dans links=.")
-    if idempotency_key and db.session.scalar(select(OutboundMessage.id).where(
-            OutboundMessage.idempotency_key == idempotency_key)):
+    if idempotency_key and queued_keys([idempotency_key]):
         return None
     links = links or {}
     shown = placeholders(links)
-    body_text, body_html = render_email(template, subject=subject, **context, **shown)
-    unused = [name for name, text in shown.items() if text not in body_text + body_html]
+    bodies = render_email(template, subject=subject, **context, **shown)
+    unused = [name for name, text in shown.items() if text not in bodies[0] + bodies[1]]
     if unused:
         raise ValueError(f"Le modèle {template} n'utilise pas le lien {', '.join(unused)}.")
+    return _add_email(recipient, subject, bodies, related=related,
+                      idempotency_key=idempotency_key,
+                      sealed_links=seal(links, shown) if links else None)
+
+
+_known_keys: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
+    "known_keys", default=None)
+
+
+@contextlib.contextmanager
+def keys_known(related_type: str, related_ids):
+    """Within, ``queued_keys`` answers without a query: every idempotency key already
+    queued for the objects ``related_ids`` (which the messages queued inside are about)
+    is read once here, and those queued inside are added (the scheduled jobs, one batch
+    of objects at a time)."""
+    ids = list(related_ids)
+    known = set(db.session.scalars(select(OutboundMessage.idempotency_key).where(
+        OutboundMessage.related_type == related_type, OutboundMessage.related_id.in_(ids),
+        OutboundMessage.idempotency_key.is_not(None)))) if ids else set()
+    pending: list[dict] = []
+    token = _known_keys.set(known)
+    pending_token = _pending.set(pending)
+    try:
+        yield
+    finally:
+        _known_keys.reset(token)
+        _pending.reset(pending_token)
+    if pending:  # one INSERT (executemany), not one per message
+        db.session.execute(OutboundMessage.__table__.insert(), pending)
+
+
+def queue_email_to_each(keys: dict[str, str], template: str, *, subject: str, related,
+                        **context) -> int:
+    """The same e-mail to each recipient of ``keys`` (recipient → idempotency key), once
+    per key: the keys checked in one query, the bodies rendered once (they do not depend
+    on the recipient). Returns how many were queued."""
+    leaked = [name for name, value in context.items() if isinstance(value, SecretUrl)]
+    if leaked:
+        raise ValueError(f"Lien à usage unique dans le contexte du courriel "
+                         f"({', '.join(leaked)}) : passez-le dans links=.")
+    keys = {recipient: key for recipient, key in keys.items() if recipient}
+    queued = queued_keys(keys.values())
+    keys = {recipient: key for recipient, key in keys.items() if key not in queued}
+    if keys:
+        bodies = render_email(template, subject=subject, **context)
+        for recipient, key in keys.items():
+            _add_email(recipient, subject, bodies, related=related, idempotency_key=key)
+    return len(keys)
+
+
+def queued_keys(keys) -> set[str]:
+    """Those of the idempotency ``keys`` already queued (one query, or none within
+    ``keys_known``)."""
+    keys = list(keys)
+    known = _known_keys.get()
+    if known is not None:
+        return {key for key in keys if key in known}
+    return set(db.session.scalars(select(OutboundMessage.idempotency_key).where(
+        OutboundMessage.idempotency_key.in_(keys)))) if keys else set()
+
+
+_pending: contextvars.ContextVar[list[dict] | None] = contextvars.ContextVar(
+    "pending_messages", default=None)
+_QUEUED_COLUMNS = ("channel", "recipient", "subject", "body_text", "body_html", "payload",
+                   "sealed_links", "related_type", "related_id", "idempotency_key",
+                   "next_attempt_at")
+
+
+def _queued(message: OutboundMessage) -> OutboundMessage:
+    """Queue ``message``: added to the session, or within ``keys_known`` kept for its
+    single INSERT at the end."""
+    pending = _pending.get()
+    if pending is None:
+        db.session.add(message)
+        return message
+    pending.append({column: getattr(message, column) for column in _QUEUED_COLUMNS})
+    if message.idempotency_key:
+        _known_keys.get().add(message.idempotency_key)
+    return message
+
+
+def _add_email(recipient: str, subject: str, bodies: tuple[str, str], *, related,
+               idempotency_key: str | None, sealed_links=None) -> OutboundMessage:
     message = OutboundMessage(
         channel=Channel.EMAIL, recipient=recipient, subject=subject,
-        body_text=body_text, body_html=body_html,
-        sealed_links=seal(links, shown) if links else None,
+        body_text=bodies[0], body_html=bodies[1], sealed_links=sealed_links,
         related_type=type(related).__name__.lower() if related is not None else None,
         related_id=getattr(related, "id", None), idempotency_key=idempotency_key,
         next_attempt_at=clock.now())
-    db.session.add(message)
-    return message
+    return _queued(message)
 
 
 def queue_hub_message(payload: dict, *, related, idempotency_key: str) -> OutboundMessage | None:
-    if db.session.scalar(select(OutboundMessage.id).where(
-            OutboundMessage.idempotency_key == idempotency_key)):
+    if queued_keys([idempotency_key]):
         return None
-    message = OutboundMessage(channel=Channel.HUB, recipient="hub", payload=payload,
-                              subject=payload.get("type"), related_type=type(related).__name__.lower(),
-                              related_id=related.id, idempotency_key=idempotency_key,
-                              next_attempt_at=clock.now())
-    db.session.add(message)
-    return message
+    return _queued(OutboundMessage(
+        channel=Channel.HUB, recipient="hub", payload=payload, subject=payload.get("type"),
+        related_type=type(related).__name__.lower(), related_id=related.id,
+        idempotency_key=idempotency_key, next_attempt_at=clock.now()))
 
 
 # -- recipients ---------------------------------------------------------------------------
@@ -89,11 +169,12 @@ def _emails(query) -> list[str]:
     return sorted(set(db.session.scalars(query)))
 
 
-def _structure_members(structure_ids, *, of_profiles=(), prescriber_profiles=(),
-                       referents=False) -> list[str]:
-    query = (select(User.email).join(Membership, Membership.user_id == User.id)
-             .where(Membership.structure_id.in_(list(structure_ids)),
-                    User.state == UserState.ACTIF))
+def members_by_structure(structure_ids, *, of_profiles=(), prescriber_profiles=(),
+                         referents=False) -> dict[int, list[str]]:
+    """The e-mails of the active members of each of ``structure_ids`` with one of the
+    profiles (or référents), by structure (one query)."""
+    from sqlalchemy import or_
+
     conditions = []
     if of_profiles:
         conditions.append(Membership.profile_of.in_(of_profiles))
@@ -101,8 +182,19 @@ def _structure_members(structure_ids, *, of_profiles=(), prescriber_profiles=(),
         conditions.append(Membership.profile_prescripteur.in_(prescriber_profiles))
     if referents:
         conditions.append(Membership.is_referent.is_(True))
-    from sqlalchemy import or_
-    return _emails(query.where(or_(*conditions)))
+    found: dict[int, set[str]] = {}
+    for structure_id, email in db.session.execute(
+            select(Membership.structure_id, User.email)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.structure_id.in_(list(structure_ids)),
+                   User.state == UserState.ACTIF, or_(*conditions))):
+        found.setdefault(structure_id, set()).add(email)
+    return {structure_id: sorted(emails) for structure_id, emails in found.items()}
+
+
+def _structure_members(structure_ids, **profiles) -> list[str]:
+    return sorted({email for emails in members_by_structure(structure_ids, **profiles).values()
+                   for email in emails})
 
 
 def _moderators() -> list[str]:
@@ -128,9 +220,8 @@ def _notify(recipients, obj, transition, reason, log) -> None:
 
     context = transition_email_context(workflow_for(obj), transition, description=_describe(obj),
                                        reason=reason, at=log.at)
-    for recipient in recipients:
-        queue_email(recipient, "transition", related=obj,
-                    idempotency_key=f"transition:{log.id}:{recipient}", **context)
+    queue_email_to_each({recipient: f"transition:{log.id}:{recipient}"
+                         for recipient in recipients}, "transition", related=obj, **context)
 
 
 @side_effect("notifier_moderateurs")

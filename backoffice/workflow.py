@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -469,6 +469,73 @@ def fire(obj, transition_name: str, *, actor: User | None, reason: str | None = 
         _effects[effect](obj, transition=transition, actor=actor, reason=reason, log=log)
     db.session.flush()
     return log
+
+
+def fire_many(model, rows, transition_name: str, *, reason: str | None = None,
+              load=()) -> list[int]:
+    """``fire(obj, transition_name, actor=None, reason=reason)`` on many rows of ``model``
+    (``rows``: their ``(id, state)``), set-based for the scheduled jobs: one UPDATE of the
+    rows still in a source state (state, version, ``horodatage:`` columns), one INSERT of
+    their ``TransitionLog`` rows; when the transition has side effects, the changed objects
+    are then loaded (with the loader options ``load``) and each effect runs on each, as
+    ``fire`` does. Returns the ids changed; the others had left the source states. Only
+    for a transition without guard rule sets (``WorkflowError`` otherwise: use ``fire``)."""
+    rows = list(rows)
+    workflow = workflow_for(model)
+    transition = workflow.transitions.get(transition_name)
+    if transition is None:
+        raise WorkflowError(f"Transition inconnue « {transition_name} » pour "
+                            f"{workflow.label.lower()}.")
+    if transition.rulesets:
+        raise WorkflowError(f"« {transition.label} » a des règles : une par une (fire).")
+    if not rows:
+        return []
+    # The system's right does not depend on the object: the first one tells.
+    first = db.session.get(model, rows[0][0])
+    if not may_fire(first, transition, None):
+        raise PermissionDenied(f"Vous n'avez pas le droit de faire « {transition.label} » "
+                               f"sur cet objet.")
+    reason = (reason or "").strip() or None
+    if transition.reason_required and not reason:
+        raise WorkflowError(f"Un motif est obligatoire pour « {transition.label} ».")
+    sources = dict(rows)
+    now = clock.now()
+    changed = set(db.session.scalars(
+        update(model).where(model.id.in_(list(sources)),
+                            model.state.in_(transition.sources))
+        .values(state=transition.target, version=model.version + 1,
+                **dict.fromkeys(transition.timestamps, now))
+        .returning(model.id).execution_options(synchronize_session=False)))
+    changed = [ident for ident, _state in rows if ident in changed]
+    if not changed:
+        return []
+    logs = [{"object_type": workflow.object_type, "object_id": ident,
+             "transition": transition.name, "from_state": sources[ident],
+             "to_state": transition.target, "actor_id": None, "at": now, "reason": reason}
+            for ident in changed]
+    db.session.execute(TransitionLog.__table__.insert(), logs)  # executemany: one statement
+    if not transition.effects:
+        return changed
+    # The effects need the logs' ids (their messages' idempotency keys): read back in one
+    # query (RETURNING from an executemany would be one INSERT per row on SQLite).
+    logs = {log.object_id: log for log in db.session.scalars(
+        select(TransitionLog).where(TransitionLog.object_type == workflow.object_type,
+                                    TransitionLog.transition == transition.name,
+                                    TransitionLog.at == now,
+                                    TransitionLog.object_id.in_(changed))
+        .order_by(TransitionLog.id))}.values()  # the newest of each object
+    objects = {obj.id: obj for obj in db.session.scalars(
+        select(model).where(model.id.in_(changed)).options(*load)
+        .execution_options(populate_existing=True))}
+    from backoffice.notifications import keys_known
+
+    with keys_known(model.__name__.lower(), changed):  # the effects' messages are about them
+        for log in logs:
+            for effect in transition.effects:
+                _effects[effect](objects[log.object_id], transition=transition, actor=None,
+                                 reason=reason, log=log)
+    db.session.flush()
+    return changed
 
 
 def history(obj) -> list[TransitionLog]:

@@ -214,19 +214,19 @@ def test_interrupted_run_is_finished_by_the_next_one(db, at_now, monkeypatch):
         for _ in range(5):
             create_candidature(state="brouillon", consentement=False)
     db.session.commit()
-    real_fire, calls = workflow.fire, {"n": 0}
+    real_fire, calls = workflow.fire_many, {"n": 0}
 
-    def crashing_fire(*args, **kwargs):
+    def crashing_fire(*args, **kwargs):  # the job fires one batch at a time
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == 2:
             raise RuntimeError("processus tué")
         return real_fire(*args, **kwargs)
 
-    monkeypatch.setattr(workflow, "fire", crashing_fire)
+    monkeypatch.setattr(workflow, "fire_many", crashing_fire)
     crashed = scheduler.run_job("expiration_brouillons", at=NOW, batch_size=2)
     assert crashed.status == "echec" and "processus tué" in crashed.error
     assert _count(db, Candidature, Candidature.state == "corbeille") == 2
-    monkeypatch.setattr(workflow, "fire", real_fire)
+    monkeypatch.setattr(workflow, "fire_many", real_fire)
     finished = scheduler.run_job("expiration_brouillons", at=NOW, batch_size=2)
     assert (finished.status, finished.rows_changed) == ("succes", 3)
     assert _count(db, Candidature, Candidature.state == "corbeille") == 5

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
-GROUPS: tuple[str, ...] = ("admin_lists",)  # e.g. "search" for backoffice/bench/search.py
+GROUPS: tuple[str, ...] = ("admin_lists", "writes")  # backoffice/bench/<group>.py
 
 
 @dataclasses.dataclass
@@ -32,6 +33,9 @@ class Case:
     peer: Callable[[], Any] | None = None
     target_ms: float | None = None  # the p95 target, printed beside the figure
     peer_name: str = ""  # what the peer is, e.g. « LIKE '%…%' »
+    repeat: int | None = None  # measures of this case, when fewer than the run's
+    rows: int | None = None  # rows one call handles: the table shows rows per second
+    cleanup: Callable[[], Any] | None = None  # called once after the measures (untimed)
 
 
 @dataclasses.dataclass
@@ -72,7 +76,8 @@ class Figure:
 
 
 class QueryCounter:
-    """Counts the SQL statements sent on ``engine`` while active."""
+    """Counts the SQL statements sent on ``engine`` (or on every engine: ``Engine``)
+    while active."""
 
     def __init__(self, engine):
         self.engine, self.count = engine, 0
@@ -102,10 +107,12 @@ def measure(case: Case, *, repeat: int, engine) -> Figure:
     with QueryCounter(engine) as counter:
         case.project()
     figure = Figure(case, [], [], counter.count)
-    for _ in range(repeat):
+    for _ in range(min(repeat, case.repeat or repeat)):
         if case.peer is not None:
             figure.peer.append(_time(case.peer))
         figure.project.append(_time(case.project))
+    if case.cleanup is not None:
+        case.cleanup()
     return figure
 
 
@@ -127,7 +134,11 @@ def table(figures: list[Figure], *, database: str) -> str:
         peer = "—" if not figure.peer else \
             f"{_ms(figure.p('peer', 50))} / {_ms(figure.p('peer', 95))}"
         ratio = "—" if figure.ratio is None else f"{figure.ratio:.1f}"
-        lines.append(f"| {figure.case.name} | {_ms(figure.p('project', 50))} | "
+        name = figure.case.name
+        if figure.case.rows is not None and figure.p("project", 50):
+            per_second = figure.case.rows / figure.p("project", 50) * 1000
+            name += f" : {figure.case.rows:,} lignes, {per_second:,.0f} lignes/s".replace(",", " ")
+        lines.append(f"| {name} | {_ms(figure.p('project', 50))} | "
                      f"{_ms(figure.p('project', 95))} | {_ms(figure.p('project', 99))} | "
                      f"{figure.queries} | {target} | {peer} | {ratio} |")
     return "\n".join(lines)
@@ -145,7 +156,7 @@ def run(context: Context, *, only: str | None = None, out=print) -> list[Figure]
         module = importlib.import_module(f"backoffice.bench.{name}")
         with context.app.app_context():
             cases = module.cases(context)
-            engine = db.engine
+            engine = Engine  # every engine: a group may use a second application
             group = [measure(case, repeat=context.repeat, engine=engine) for case in cases]
             db.session.remove()
         if group:
@@ -153,6 +164,13 @@ def run(context: Context, *, only: str | None = None, out=print) -> list[Figure]
             out(table(group, database=context.database))
         figures.extend(group)
     return figures
+
+
+def peak_rss_mb() -> float:
+    """The peak resident memory of this process so far, in MB (Linux: ``ru_maxrss`` in kB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def summary(figures: list[Figure]) -> dict:

@@ -326,23 +326,30 @@ def save(candidature: Candidature, values, *, actor: User, membership: Membershi
     except IntegrityError:
         raise CandidatureError("La candidature n'a pas pu être enregistrée : "
                                "rechargez la page et recommencez.") from None
+    if submit:
+        # The transition's guards evaluate candidature_limits (once): its same-session
+        # rules, when they fail, are shown alone, as for a draft.
+        name = ("soumettre_pour_validation"
+                if membership.profile_prescripteur == PrescriberProfile.N1 else "soumettre")
+        _fire(candidature, name, actor=actor, shown_alone=SAME_SESSION_RULES)
+        return
     # A second live candidature of the candidate on the session is refused even as a draft.
     same_session = [v for v in rules_engine.check("candidature_limits", candidature)
                     if v.blocking and v.rule_id in SAME_SESSION_RULES]
     if same_session:
         raise CandidatureError([v.message for v in same_session], _fields_of(same_session))
-    if submit:
-        name = ("soumettre_pour_validation"
-                if membership.profile_prescripteur == PrescriberProfile.N1 else "soumettre")
-        _fire(candidature, name, actor=actor)
 
 
 def _fire(candidature: Candidature, transition: str, *, actor: User | None,
-          reason: str | None = None) -> None:
+          reason: str | None = None, shown_alone: tuple[str, ...] = ()) -> None:
+    """``workflow.fire``, its refusals as ``CandidatureError``; when blocking violations
+    of the rules ``shown_alone`` are among them, only those are shown."""
     try:
         workflow.fire(candidature, transition, actor=actor, reason=reason)
     except workflow.GuardFailed as error:
         blocking = [v for v in error.violations if getattr(v, "blocking", True)]
+        blocking = [v for v in blocking
+                    if getattr(v, "rule_id", None) in shown_alone] or blocking
         raise CandidatureError([v.message for v in blocking], _fields_of(blocking)) from None
     except workflow.WorkflowError as error:
         raise CandidatureError(error.message) from None

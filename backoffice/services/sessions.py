@@ -19,6 +19,7 @@ import secrets
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from backoffice import clock, workflow
 from backoffice.extensions import db
@@ -75,7 +76,7 @@ def live(key: str | None) -> tuple[UserSession | None, bool]:
     minute. Returns ``(session, written)``: ``written`` tells the caller to commit."""
     if not key:
         return None, False
-    row = db.session.scalar(select(UserSession).where(
+    row = db.session.scalar(select(UserSession).options(joinedload(UserSession.user)).where(
         UserSession.key_hash == UserSession.hash(key), UserSession.ended_at.is_(None)))
     if row is None:
         return None, False

@@ -7,7 +7,7 @@ import datetime as dt
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from backoffice import clock, forms_engine, permissions, search
 from backoffice.auth import current_membership, membership_required
@@ -103,7 +103,7 @@ def search_offer():
 
 def _open_session(session_id: int) -> Session:
     session = db.session.scalar(
-        select(Session).join(Formation).where(
+        select(Session).join(Formation).options(contains_eager(Session.formation)).where(
             Session.id == session_id, Session.state == SessionState.ACTIVE,
             Formation.state.in_(search.SEARCHABLE_FORMATION_STATES)))
     if session is None:
@@ -257,9 +257,10 @@ def _handle_candidature_form(candidature: Candidature, form, session: Session):
         db.session.rollback()
         _apply_errors(form, error)
         return None
+    state, candidature_id = candidature.state, candidature.id  # not reloaded after the commit
     db.session.commit()
     if action == "valider":
-        if candidature.state == S.EN_ATTENTE_VALIDATION:
+        if state == S.EN_ATTENTE_VALIDATION:
             flash("La candidature est enregistrée : elle attend la validation d'un "
                   "prescripteur de niveau 3 de votre structure.", "success")
         else:
@@ -267,7 +268,7 @@ def _handle_candidature_form(candidature: Candidature, form, session: Session):
                   "success")
     else:
         flash("Le brouillon est enregistré.", "success")
-    return redirect(url_for(".candidature", candidature_id=candidature.id))
+    return redirect(url_for(".candidature", candidature_id=candidature_id))
 
 
 @bp.route("/sessions/<int:session_id>/candidats/<int:candidate_id>/candidature",
