@@ -41,6 +41,8 @@ class Config:
         "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'backoffice.sqlite3'}"
     )
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # Optional: the database search reads (a read replica of DATABASE_URL); unset: DATABASE_URL.
+    SEARCH_DATABASE_URL = os.environ.get("SEARCH_DATABASE_URL") or None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     # None: Secure in production only (security_headers.py).

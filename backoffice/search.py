@@ -31,12 +31,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import Integer, and_, column, event, func, or_, select, text
+from flask import current_app, g
+from sqlalchemy import (Date, Integer, String, and_, case, column, create_engine, event, func,
+                        or_, orm, select, table, text)
 from sqlalchemy.orm import aliased, joinedload
 
 from backoffice import clock
 from backoffice.extensions import db
-from backoffice.models import (Candidature, CandidatureState, Commune, Dispositif, EntryPoint,
+from backoffice.models import (Candidature, CandidatureState, Dispositif, EntryPoint,
                                Formation, FormationState, Session, SessionState, Structure)
 from backoffice.text import fold
 
@@ -139,6 +141,113 @@ POSTGRESQL_UNINSTALL = [
 ]
 
 
+# -- the searchable sessions: DDL on both databases --------------------------------------
+# One row per searchable session (active, of a validated or modified formation), with the
+# columns the filters, facets and sort read, so that a search never joins formation and
+# commune nor scans sessions that cannot be found. Triggers on session, formation and
+# commune keep it in step (delete the rows concerned, select them again).
+SESSION_TABLE = "formation_search_session"
+SESSIONS = table(
+    SESSION_TABLE, column("session_id", Integer), column("formation_id", Integer),
+    column("date_debut", Date), column("date_fin", Date), column("reference", String),
+    column("dispositif", String), column("departement", String),
+    column("code_postal", String), column("commune_nom", String),
+    column("organisme_id", Integer))
+_SESSION_COLUMNS = ("session_id, formation_id, date_debut, date_fin, reference, dispositif, "
+                    "departement, code_postal, commune_nom, organisme_id")
+_SESSION_DDL = [
+    f"CREATE TABLE {SESSION_TABLE} ("
+    "session_id integer PRIMARY KEY REFERENCES session (id) ON DELETE CASCADE, "
+    "formation_id integer NOT NULL, date_debut date NOT NULL, date_fin date NOT NULL, "
+    "reference varchar(8) NOT NULL, dispositif varchar(30), departement varchar(3), "
+    "code_postal varchar(5), commune_nom varchar(100), organisme_id integer NOT NULL)",
+    # The sort of the results (and its walk for the first pages).
+    f"CREATE INDEX ix_{SESSION_TABLE}_order ON {SESSION_TABLE} (date_debut, reference)",
+    # Keyword searches: from the matching formations to their sessions.
+    f"CREATE INDEX ix_{SESSION_TABLE}_formation ON {SESSION_TABLE} (formation_id)",
+    # Open sessions without keyword: facets and total read this index only.
+    f"CREATE INDEX ix_{SESSION_TABLE}_open ON {SESSION_TABLE} "
+    "(date_fin, dispositif, departement, organisme_id)",
+]
+_SESSION_STATES = ", ".join(f"'{s}'" for s in SEARCHABLE_FORMATION_STATES)
+
+
+def _session_rows(where: str) -> str:
+    """INSERT … SELECT of the searchable sessions satisfying ``where`` (on session s)."""
+    return (f"INSERT INTO {SESSION_TABLE} ({_SESSION_COLUMNS}) "
+            "SELECT s.id, s.formation_id, s.date_debut, s.date_fin, s.reference, f.dispositif, "
+            "c.departement, c.code_postal, lower(c.nom), "
+            "coalesce(s.organisme_formateur_id, f.organisme_formateur_id, f.structure_id) "
+            "FROM session s JOIN formation f ON f.id = s.formation_id "
+            "LEFT JOIN commune c ON c.id = s.commune_id "
+            f"WHERE f.state IN ({_SESSION_STATES}) AND s.state = '{SessionState.ACTIVE}' "
+            f"AND {where}")
+
+
+_SESSION_DELETE = f"DELETE FROM {SESSION_TABLE} WHERE "
+# Columns whose change moves a session in or out of the table, or changes its row.
+_WATCHED = {
+    "session": "formation_id, date_debut, date_fin, reference, commune_id, "
+               "organisme_formateur_id, state",
+    "formation": "state, dispositif, organisme_formateur_id, structure_id",
+    "commune": "departement, code_postal, nom",
+}
+_REFRESH = {  # table: (rows to delete for OLD, rows to insert for NEW), on session s
+    "session": ("session_id = {o}.id", "s.id = {n}.id"),
+    "formation": ("formation_id = {o}.id", "s.formation_id = {n}.id"),
+    "commune": ("session_id IN (SELECT id FROM session WHERE commune_id = {o}.id)",
+                "s.commune_id = {n}.id"),
+}
+
+SQLITE_SESSIONS_INSTALL = _SESSION_DDL + [
+    statement for name, (gone, rows) in _REFRESH.items() for statement in (
+        f"CREATE TRIGGER {SESSION_TABLE}_{name}_ai AFTER INSERT ON {name} BEGIN "
+        f"{_session_rows(rows.format(n='new'))}; END",
+        f"CREATE TRIGGER {SESSION_TABLE}_{name}_au AFTER UPDATE OF {_WATCHED[name]} ON {name} "
+        f"BEGIN {_SESSION_DELETE}{gone.format(o='old')}; "
+        f"{_session_rows(rows.format(n='new'))}; END",
+        f"CREATE TRIGGER {SESSION_TABLE}_{name}_ad AFTER DELETE ON {name} BEGIN "
+        f"{_SESSION_DELETE}{gone.format(o='old')}; END")
+] + [_session_rows("1 = 1")]
+SQLITE_SESSIONS_UNINSTALL = [
+    f"DROP TRIGGER IF EXISTS {SESSION_TABLE}_{name}_{event_}"
+    for name in _REFRESH for event_ in ("ai", "au", "ad")
+] + [f"DROP TABLE IF EXISTS {SESSION_TABLE}"]
+
+POSTGRESQL_SESSIONS_INSTALL = _SESSION_DDL + [
+    statement for name, (gone, rows) in _REFRESH.items() for statement in (
+        f"CREATE OR REPLACE FUNCTION {SESSION_TABLE}_{name}() RETURNS trigger "
+        "LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF TG_OP <> 'INSERT' THEN {_SESSION_DELETE}{gone.format(o='OLD')}; END IF; "
+        f"IF TG_OP <> 'DELETE' THEN {_session_rows(rows.format(n='NEW'))}; END IF; "
+        "RETURN NULL; END $$",
+        f"CREATE TRIGGER {SESSION_TABLE}_{name}_change AFTER INSERT OR DELETE OR UPDATE OF "
+        f"{_WATCHED[name]} ON {name} FOR EACH ROW EXECUTE FUNCTION {SESSION_TABLE}_{name}()")
+] + [_session_rows("true"), f"ANALYZE {SESSION_TABLE}"]
+POSTGRESQL_SESSIONS_UNINSTALL = [
+    f"DROP TRIGGER IF EXISTS {SESSION_TABLE}_{name}_change ON {name}" for name in _REFRESH
+] + [f"DROP TABLE IF EXISTS {SESSION_TABLE}"] + [
+    f"DROP FUNCTION IF EXISTS {SESSION_TABLE}_{name}()" for name in _REFRESH]
+
+
+def install_sessions(connection) -> None:
+    """Create the table of searchable sessions and its triggers (idempotent)."""
+    uninstall_sessions(connection)
+    postgresql = connection.dialect.name == "postgresql"
+    for statement in POSTGRESQL_SESSIONS_INSTALL if postgresql else SQLITE_SESSIONS_INSTALL:
+        connection.exec_driver_sql(statement)
+
+
+def uninstall_sessions(connection) -> None:
+    postgresql = connection.dialect.name == "postgresql"
+    for statement in (POSTGRESQL_SESSIONS_UNINSTALL if postgresql
+                      else SQLITE_SESSIONS_UNINSTALL):
+        if postgresql and statement.startswith("DROP TRIGGER") and not _table_exists(
+                connection, statement.rsplit(" ON ", 1)[1]):
+            continue
+        connection.exec_driver_sql(statement)
+
+
 def install(connection) -> None:
     """Create the full-text index of the catalogue (idempotent: drops it first)."""
     uninstall(connection)
@@ -170,10 +279,12 @@ def _concerns_formation(kw) -> bool:
 def _after_create(target, connection, **kw) -> None:
     if _concerns_formation(kw):
         install(connection)
+        install_sessions(connection)
 
 
 def _before_drop(target, connection, **kw) -> None:
     if _concerns_formation(kw):
+        uninstall_sessions(connection)
         uninstall(connection)
 
 
@@ -262,9 +373,9 @@ def terms_of(q: str) -> list[str]:
     return fold(q).split()[:MAX_TERMS]
 
 
-def _matching_formations(terms: list[str]):
+def _matching_formations(terms: list[str], dialect: str | None = None):
     """The ids of the formations whose text holds every term (the full-text index)."""
-    if db.engine.dialect.name == "postgresql":
+    if (dialect or db.engine.dialect.name) == "postgresql":
         return text(f"SELECT formation_id FROM {INDEX_TABLE} "
                     "WHERE document @@ to_tsquery('simple', :fts_query)").bindparams(
             fts_query=" & ".join(terms)).columns(column("formation_id", Integer))
@@ -285,96 +396,129 @@ def keyword_condition(q: str):
     return or_(*conditions)
 
 
-def _organisme_id():
-    return func.coalesce(Session.organisme_formateur_id, Formation.organisme_formateur_id,
-                         Formation.structure_id)
+def reader():
+    """The ORM session search reads with: ``db.session``, or — when ``SEARCH_DATABASE_URL``
+    is set (a read replica) — a session on that database, one per application context."""
+    url = current_app.config.get("SEARCH_DATABASE_URL")
+    if not url:
+        return db.session
+    if "search_session" not in g:
+        engines = current_app.extensions.setdefault("search_engines", {})
+        if url not in engines:
+            engines[url] = create_engine(
+                url.replace("postgresql://", "postgresql+psycopg://", 1),
+                **current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
+        g.search_session = orm.Session(bind=engines[url])
+    return g.search_session
 
 
-def _conditions(criteria: Criteria, today: dt.date) -> dict[str, list]:
-    """Conditions grouped by the facet they belong to (a facet's counts ignore its own
-    filter, so that the user sees what the other values would give)."""
-    base = [Formation.state.in_(SEARCHABLE_FORMATION_STATES),
-            Session.state == SessionState.ACTIVE]
-    if not criteria.include_ended:
-        base.append(Session.date_fin >= today)
-    if criteria.exclude_started:
-        base.append(Session.date_debut > today)
-    keyword = keyword_condition(criteria.q)
-    if keyword is not None:
-        base.append(keyword)
-    groups: dict[str, list] = {"base": base, "dispositif": [], "departement": [],
-                               "organisme": []}
+def _close_reader(_exc=None) -> None:
+    reading = g.pop("search_session", None)
+    if reading is not None:
+        reading.close()
+
+
+def init_app(app) -> None:
+    app.teardown_appcontext(_close_reader)
+
+
+# -- the search, on the table of searchable sessions ----------------------------------------
+def _keyword_sessions(q: str, dialect: str):
+    """The rows of searchable sessions matching ``q``: every term in the full-text index,
+    or ``q`` is exactly a session reference, formation reference or market number."""
+    raw = (q or "").strip()
+    if not raw:
+        return None
+    formations = select(Formation.id).where(
+        or_(Formation.reference == raw, Formation.numero_marche == raw))
+    terms = terms_of(raw)
+    if terms:
+        formations = formations.union(_matching_formations(terms, dialect))
+    return or_(SESSIONS.c.formation_id.in_(formations),
+               SESSIONS.c.session_id.in_(select(Session.id).where(Session.reference == raw)))
+
+
+def _filters(criteria: Criteria) -> dict[str, object]:
+    """The condition of each facet's filter (a facet's counts ignore its own filter, so
+    that the user sees what the other values would give)."""
+    filters = {}
     if criteria.dispositif:
-        groups["dispositif"].append(Formation.dispositif == criteria.dispositif)
+        filters["dispositif"] = SESSIONS.c.dispositif == criteria.dispositif
     if criteria.departements:
-        groups["departement"].append(Commune.departement.in_(criteria.departements))
+        filters["departement"] = SESSIONS.c.departement.in_(criteria.departements)
     if criteria.communes:
         wanted = [c.strip() for c in criteria.communes if c.strip()]
-        codes = [c for c in wanted if c.isdigit()]
-        names = [c.lower() for c in wanted if not c.isdigit()]
-        groups["departement"].append(or_(Commune.code_postal.in_(codes),
-                                         func.lower(Commune.nom).in_(names)))
+        filters["departement"] = or_(
+            SESSIONS.c.code_postal.in_([c for c in wanted if c.isdigit()]),
+            SESSIONS.c.commune_nom.in_([c.lower() for c in wanted if not c.isdigit()]))
     if criteria.organismes:
-        groups["organisme"].append(_organisme_id().in_(criteria.organismes))
-    return groups
-
-
-def _base_query(*columns):
-    return (select(*columns).select_from(Session)
-            .join(Formation, Formation.id == Session.formation_id)
-            .outerjoin(Commune, Commune.id == Session.commune_id))
+        filters["organisme"] = SESSIONS.c.organisme_id.in_(criteria.organismes)
+    return filters
 
 
 def search_sessions(criteria: Criteria, *, page: int = 1, per_page: int = 20,
                     today: dt.date | None = None) -> Result:
     """The sessions matching ``criteria``, one page of them, with the counts per value
-    of the dispositif, département and organisme filters. Raises ``SearchError``."""
+    of the dispositif, département and organisme filters. Raises ``SearchError``.
+
+    Reads the table of searchable sessions only (joined with the full-text index for
+    keywords): one grouped query gives the total and the three facets, one the page's
+    ids; then the page's rows and their places (on ``reader()``)."""
     problems = criteria.problems()
     if problems:
         raise SearchError(problems)
     today = today or clock.today()
-    groups = _conditions(criteria, today)
-    every = [c for conditions in groups.values() for c in conditions]
+    reading = reader()
+    base = []
+    if not criteria.include_ended:
+        base.append(SESSIONS.c.date_fin >= today)
+    if criteria.exclude_started:
+        base.append(SESSIONS.c.date_debut > today)
+    keyword = _keyword_sessions(criteria.q, reading.get_bind().dialect.name)
+    if keyword is not None:
+        base.append(keyword)
+    filters = _filters(criteria)
 
-    total = db.session.scalar(_base_query(func.count(Session.id)).where(*every)) or 0
+    total, facets = _counts(reading, base, filters)
     page = max(1, min(page, max(1, -(-total // per_page))))
-    ids = list(db.session.scalars(
-        _base_query(Session.id).where(*every)
-        .order_by(Session.date_debut, Session.reference)
-        .offset((page - 1) * per_page).limit(per_page)))
-    sessions = {s.id: s for s in db.session.scalars(
+    ids = list(reading.scalars(
+        select(SESSIONS.c.session_id).where(*base, *filters.values())
+        .order_by(SESSIONS.c.date_debut, SESSIONS.c.reference)
+        .offset((page - 1) * per_page).limit(per_page))) if total else []
+    sessions = {s.id: s for s in reading.scalars(
         select(Session).where(Session.id.in_(ids)).options(
             joinedload(Session.formation).joinedload(Formation.organisme_formateur),
             joinedload(Session.formation).joinedload(Formation.structure),
             joinedload(Session.commune), joinedload(Session.organisme_formateur)))} if ids else {}
-    stats = session_stats(ids, today)
+    stats = session_stats(ids, today, reading)
     rows = [Row(sessions[i], *stats.get(i, (None, 0, sessions[i].places))) for i in ids]
     return Result(rows=rows, total=total, page=page, per_page=per_page,
-                  facets=_facets(groups))
+                  facets=_facet_labels(reading, facets))
 
 
-def session_stats(session_ids: list[int], today: dt.date) -> dict[int, tuple]:
+def session_stats(session_ids: list[int], today: dt.date, reading=None) -> dict[int, tuple]:
     """Per session: the next entry point's date, the candidatures counted against the
     places and those places — for the next entry point when there is one (HSP)."""
     if not session_ids:
         return {}
+    reading = reading or db.session
     upcoming = (select(EntryPoint.session_id, func.min(EntryPoint.date_entree).label("day"))
                 .where(EntryPoint.session_id.in_(session_ids), EntryPoint.date_entree >= today)
                 .group_by(EntryPoint.session_id).subquery())
     point = aliased(EntryPoint)
-    rows = db.session.execute(
+    rows = reading.execute(
         select(Session.id, upcoming.c.day, point.id, point.places, Session.places)
         .outerjoin(upcoming, upcoming.c.session_id == Session.id)
         .outerjoin(point, and_(point.session_id == Session.id,
                                point.date_entree == upcoming.c.day))
         .where(Session.id.in_(session_ids))).all()
     counted = Candidature.state.in_(COUNTED_STATES)
-    per_session = dict(db.session.execute(
+    per_session = dict(reading.execute(
         select(Candidature.session_id, func.count(Candidature.id))
         .where(Candidature.session_id.in_(session_ids), counted)
         .group_by(Candidature.session_id)).all())
     point_ids = [r[2] for r in rows if r[2] is not None]
-    per_point = dict(db.session.execute(
+    per_point = dict(reading.execute(
         select(Candidature.entry_point_id, func.count(Candidature.id))
         .where(Candidature.entry_point_id.in_(point_ids), counted)
         .group_by(Candidature.entry_point_id)).all()) if point_ids else {}
@@ -387,28 +531,40 @@ def session_stats(session_ids: list[int], today: dt.date) -> dict[int, tuple]:
     return stats
 
 
-def _facets(groups: dict[str, list]) -> dict[str, list[Facet]]:
-    def others(name):
-        return [c for key, conditions in groups.items() if key != name for c in conditions]
+def _counts(reading, base: list, filters: dict) -> tuple[int, dict[str, dict]]:
+    """The total and the counts per value of each facet, from ONE grouped query over the
+    sessions matching the criteria without their facet filters: each group (dispositif,
+    département, organisme) carries a flag per filter it passes — the commune filter is
+    not a function of those keys — and a facet adds up the groups passing the others."""
+    names = list(filters)
+    rows = select(SESSIONS.c.dispositif, SESSIONS.c.departement, SESSIONS.c.organisme_id,
+                  *[case((filters[name], 1), else_=0).label(f"passes_{name}")
+                    for name in names]).where(*base).subquery()
+    total, counts = 0, {"dispositif": {}, "departement": {}, "organisme": {}}
+    for *values, n in reading.execute(select(*rows.c, func.count()).group_by(*rows.c)):
+        passed = dict(zip(names, map(bool, values[3:])))
+        if all(passed.values()):
+            total += n
+        for value, facet in zip(values, counts):
+            if all(ok for other, ok in passed.items() if other != facet):
+                counts[facet][value] = counts[facet].get(value, 0) + n
+    return total, counts
 
+
+def _facet_labels(reading, counts: dict[str, dict]) -> dict[str, list[Facet]]:
     labels = Dispositif.labels()
-    dispositifs = db.session.execute(
-        _base_query(Formation.dispositif, func.count(Session.id)).where(*others("dispositif"))
-        .group_by(Formation.dispositif).order_by(Formation.dispositif)).all()
-    departements = db.session.execute(
-        _base_query(Commune.departement, func.count(Session.id))
-        .where(*others("departement"), Commune.departement.is_not(None))
-        .group_by(Commune.departement).order_by(Commune.departement)).all()
-    organisme = _organisme_id().label("organisme_id")
-    organismes = db.session.execute(
-        _base_query(organisme, func.count(Session.id)).where(*others("organisme"))
-        .group_by(organisme).order_by(func.count(Session.id).desc(), organisme).limit(30)).all()
-    names = dict(db.session.execute(select(Structure.id, Structure.raison_sociale).where(
+    # The order of the former ORDER BY: NULL first on SQLite, last on PostgreSQL.
+    null_last = reading.get_bind().dialect.name == "postgresql"
+    dispositifs = sorted(counts["dispositif"].items(),
+                         key=lambda item: ((item[0] is None) == null_last, item[0] or ""))
+    organismes = sorted(counts["organisme"].items(), key=lambda item: (-item[1], item[0]))[:30]
+    names = dict(reading.execute(select(Structure.id, Structure.raison_sociale).where(
         Structure.id.in_([o for o, _ in organismes]))).all()) if organismes else {}
     return {
         "dispositif": [Facet(code or "", labels.get(code, code or "Non renseigné"), n)
                        for code, n in dispositifs],
-        "departement": [Facet(code, code, n) for code, n in departements],
+        "departement": [Facet(code, code, n) for code, n in sorted(
+            (code, n) for code, n in counts["departement"].items() if code is not None)],
         "organisme": [Facet(str(ident), names.get(ident, "?"), n) for ident, n in organismes],
     }
 
@@ -421,4 +577,5 @@ def display_intitule(formation: Formation) -> str:
 
 
 __all__ = ["Criteria", "Result", "Row", "SearchError", "search_sessions", "install",
-           "uninstall", "keyword_condition", "display_intitule"]
+           "uninstall", "install_sessions", "uninstall_sessions", "reader",
+           "keyword_condition", "display_intitule"]
