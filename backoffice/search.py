@@ -33,19 +33,24 @@ import datetime as dt
 
 from flask import current_app, g
 from sqlalchemy import (Date, Integer, String, and_, case, column, create_engine, event, func,
-                        or_, orm, select, table, text)
+                        literal_column, or_, orm, select, table, text, union_all)
 from sqlalchemy.orm import aliased, joinedload
 
 from backoffice import clock
 from backoffice.extensions import db
-from backoffice.models import (Candidature, CandidatureState, Dispositif, EntryPoint,
-                               Formation, FormationState, Session, SessionState, Structure)
+from backoffice.models import (DEPARTEMENTS_NOUVELLE_AQUITAINE, Candidature, CandidatureState,
+                               Dispositif, EntryPoint, Formation, FormationState, Session,
+                               SessionState, Structure)
 from backoffice.text import fold
 
 MAX_DEPARTEMENTS = 5
 MAX_COMMUNES = 3
 MAX_ORGANISMES = 3
 MAX_TERMS = 12
+# Without keyword, the counts per dispositif and per département stop there (« plus de
+# 1 000 »): counting the ≈ 120,000 open sessions per value is what made search slow.
+CAP = 1000
+TOTAL_CAP = 10_000  # and the total (« plus de 10 000 sessions »), still 500 pages of 20
 SEARCHABLE_FORMATION_STATES = (FormationState.VALIDEE, FormationState.MODIFIEE)
 # Candidatures counted against the places of a session ("7/14" in the results).
 COUNTED_STATES = (CandidatureState.EN_ATTENTE_VALIDATION, CandidatureState.EN_ATTENTE_AVIS,
@@ -162,12 +167,21 @@ _SESSION_DDL = [
     "reference varchar(8) NOT NULL, dispositif varchar(30), departement varchar(3), "
     "code_postal varchar(5), commune_nom varchar(100), organisme_id integer NOT NULL)",
     # The sort of the results (and its walk for the first pages).
-    f"CREATE INDEX ix_{SESSION_TABLE}_order ON {SESSION_TABLE} (date_debut, reference)",
+    f"CREATE INDEX ix_{SESSION_TABLE}_order ON {SESSION_TABLE} (date_debut, reference, date_fin)",
     # Keyword searches: from the matching formations to their sessions.
     f"CREATE INDEX ix_{SESSION_TABLE}_formation ON {SESSION_TABLE} (formation_id)",
-    # Open sessions without keyword: facets and total read this index only.
+    # Without keyword, the total and each facet read an index holding every column their
+    # filters test, led by the facet's own column (counts per value, grouping in order).
     f"CREATE INDEX ix_{SESSION_TABLE}_open ON {SESSION_TABLE} "
     "(date_fin, dispositif, departement, organisme_id)",
+    f"CREATE INDEX ix_{SESSION_TABLE}_dispositif ON {SESSION_TABLE} "
+    "(dispositif, date_fin, departement, organisme_id)",
+    f"CREATE INDEX ix_{SESSION_TABLE}_departement ON {SESSION_TABLE} "
+    "(departement, date_fin, dispositif, organisme_id)",
+    f"CREATE INDEX ix_{SESSION_TABLE}_organisme ON {SESSION_TABLE} "
+    "(organisme_id, date_fin, dispositif, departement)",
+    f"CREATE INDEX ix_{SESSION_TABLE}_code_postal ON {SESSION_TABLE} (code_postal)",
+    f"CREATE INDEX ix_{SESSION_TABLE}_commune_nom ON {SESSION_TABLE} (commune_nom)",
 ]
 _SESSION_STATES = ", ".join(f"'{s}'" for s in SEARCHABLE_FORMATION_STATES)
 
@@ -208,7 +222,7 @@ SQLITE_SESSIONS_INSTALL = _SESSION_DDL + [
         f"{_session_rows(rows.format(n='new'))}; END",
         f"CREATE TRIGGER {SESSION_TABLE}_{name}_ad AFTER DELETE ON {name} BEGIN "
         f"{_SESSION_DELETE}{gone.format(o='old')}; END")
-] + [_session_rows("1 = 1")]
+] + [_session_rows("1 = 1"), f"ANALYZE {SESSION_TABLE}"]
 SQLITE_SESSIONS_UNINSTALL = [
     f"DROP TRIGGER IF EXISTS {SESSION_TABLE}_{name}_{event_}"
     for name in _REFRESH for event_ in ("ai", "au", "ad")
@@ -340,7 +354,12 @@ class Criteria:
 class Facet:
     value: str
     label: str
-    count: int
+    count: int  # CAP + 1 when capped: more than CAP
+
+    @property
+    def shown(self) -> str:
+        """The count as the page shows it: « plus de 1 000 » beyond ``CAP``."""
+        return f"plus de {CAP:,}".replace(",", " ") if self.count > CAP else str(self.count)
 
 
 @dataclasses.dataclass
@@ -358,6 +377,14 @@ class Result:
     page: int
     per_page: int
     facets: dict[str, list[Facet]]
+    capped: bool = False  # the total stopped at TOTAL_CAP + 1
+
+    @property
+    def total_shown(self) -> str:
+        """The total as the page shows it: « plus de 10 000 » when capped."""
+        if self.capped and self.total > TOTAL_CAP:
+            return f"plus de {TOTAL_CAP:,}".replace(",", " ")
+        return f"{self.total:,}".replace(",", " ")
 
     @property
     def pages(self) -> int:
@@ -425,7 +452,8 @@ def init_app(app) -> None:
 # -- the search, on the table of searchable sessions ----------------------------------------
 def _keyword_sessions(q: str, dialect: str):
     """The rows of searchable sessions matching ``q``: every term in the full-text index,
-    or ``q`` is exactly a session reference, formation reference or market number."""
+    or ``q`` is exactly a formation reference or market number — or, eight digits, a
+    session reference (kept out of the common case: an OR with it defeats the indexes)."""
     raw = (q or "").strip()
     if not raw:
         return None
@@ -434,8 +462,11 @@ def _keyword_sessions(q: str, dialect: str):
     terms = terms_of(raw)
     if terms:
         formations = formations.union(_matching_formations(terms, dialect))
-    return or_(SESSIONS.c.formation_id.in_(formations),
-               SESSIONS.c.session_id.in_(select(Session.id).where(Session.reference == raw)))
+    if not (len(raw) == 8 and raw.isdigit()):
+        return SESSIONS.c.formation_id.in_(formations)
+    return SESSIONS.c.session_id.in_(
+        select(SESSIONS.c.session_id).where(SESSIONS.c.formation_id.in_(formations))
+        .union(select(Session.id).where(Session.reference == raw)))
 
 
 def _filters(criteria: Criteria) -> dict[str, object]:
@@ -462,8 +493,8 @@ def search_sessions(criteria: Criteria, *, page: int = 1, per_page: int = 20,
     of the dispositif, département and organisme filters. Raises ``SearchError``.
 
     Reads the table of searchable sessions only (joined with the full-text index for
-    keywords): one grouped query gives the total and the three facets, one the page's
-    ids; then the page's rows and their places (on ``reader()``)."""
+    keywords): two queries give the total and the three facets, one the page's ids;
+    then the page's rows and their places — six statements, on ``reader()``."""
     problems = criteria.problems()
     if problems:
         raise SearchError(problems)
@@ -479,12 +510,15 @@ def search_sessions(criteria: Criteria, *, page: int = 1, per_page: int = 20,
         base.append(keyword)
     filters = _filters(criteria)
 
-    total, facets = _counts(reading, base, filters)
-    page = max(1, min(page, max(1, -(-total // per_page))))
-    ids = list(reading.scalars(
-        select(SESSIONS.c.session_id).where(*base, *filters.values())
-        .order_by(SESSIONS.c.date_debut, SESSIONS.c.reference)
-        .offset((page - 1) * per_page).limit(per_page))) if total else []
+    if keyword is None:
+        total, facets = _broad_counts(reading, base, filters)
+        page = max(1, min(page, max(1, -(-total // per_page))))
+        ids = list(reading.scalars(
+            select(SESSIONS.c.session_id).where(*base, *filters.values())
+            .order_by(SESSIONS.c.date_debut, SESSIONS.c.reference)
+            .offset((page - 1) * per_page).limit(per_page))) if total else []
+    else:
+        total, facets, page, ids = _keyword_search(reading, base, filters, page, per_page)
     sessions = {s.id: s for s in reading.scalars(
         select(Session).where(Session.id.in_(ids)).options(
             joinedload(Session.formation).joinedload(Formation.organisme_formateur),
@@ -492,8 +526,8 @@ def search_sessions(criteria: Criteria, *, page: int = 1, per_page: int = 20,
             joinedload(Session.commune), joinedload(Session.organisme_formateur)))} if ids else {}
     stats = session_stats(ids, today, reading)
     rows = [Row(sessions[i], *stats.get(i, (None, 0, sessions[i].places))) for i in ids]
-    return Result(rows=rows, total=total, page=page, per_page=per_page,
-                  facets=_facet_labels(reading, facets))
+    return Result(rows=rows, total=total, page=page, per_page=per_page, facets=facets,
+                  capped=keyword is None)
 
 
 def session_stats(session_ids: list[int], today: dt.date, reading=None) -> dict[int, tuple]:
@@ -512,16 +546,16 @@ def session_stats(session_ids: list[int], today: dt.date, reading=None) -> dict[
         .outerjoin(point, and_(point.session_id == Session.id,
                                point.date_entree == upcoming.c.day))
         .where(Session.id.in_(session_ids))).all()
-    counted = Candidature.state.in_(COUNTED_STATES)
-    per_session = dict(reading.execute(
-        select(Candidature.session_id, func.count(Candidature.id))
-        .where(Candidature.session_id.in_(session_ids), counted)
-        .group_by(Candidature.session_id)).all())
-    point_ids = [r[2] for r in rows if r[2] is not None]
-    per_point = dict(reading.execute(
-        select(Candidature.entry_point_id, func.count(Candidature.id))
-        .where(Candidature.entry_point_id.in_(point_ids), counted)
-        .group_by(Candidature.entry_point_id)).all()) if point_ids else {}
+    # One pass on the (session_id, state) index: per session and entry point.
+    per_session, per_point = {}, {}
+    for session_id, point_id, n in reading.execute(
+            select(Candidature.session_id, Candidature.entry_point_id, func.count())
+            .where(Candidature.session_id.in_(session_ids),
+                   Candidature.state.in_(COUNTED_STATES))
+            .group_by(Candidature.session_id, Candidature.entry_point_id)):
+        per_session[session_id] = per_session.get(session_id, 0) + n
+        if point_id is not None:
+            per_point[point_id] = n
     stats = {}
     for session_id, day, point_id, point_places, places in rows:
         if point_id is not None:
@@ -531,41 +565,117 @@ def session_stats(session_ids: list[int], today: dt.date, reading=None) -> dict[
     return stats
 
 
-def _counts(reading, base: list, filters: dict) -> tuple[int, dict[str, dict]]:
-    """The total and the counts per value of each facet, from ONE grouped query over the
-    sessions matching the criteria without their facet filters: each group (dispositif,
-    département, organisme) carries a flag per filter it passes — the commune filter is
-    not a function of those keys — and a facet adds up the groups passing the others."""
-    names = list(filters)
-    rows = select(SESSIONS.c.dispositif, SESSIONS.c.departement, SESSIONS.c.organisme_id,
-                  *[case((filters[name], 1), else_=0).label(f"passes_{name}")
-                    for name in names]).where(*base).subquery()
-    total, counts = 0, {"dispositif": {}, "departement": {}, "organisme": {}}
-    for *values, n in reading.execute(select(*rows.c, func.count()).group_by(*rows.c)):
-        passed = dict(zip(names, map(bool, values[3:])))
-        if all(passed.values()):
-            total += n
-        for value, facet in zip(values, counts):
-            if all(ok for other, ok in passed.items() if other != facet):
-                counts[facet][value] = counts[facet].get(value, 0) + n
-    return total, counts
+def _facet_columns():
+    return {"dispositif": SESSIONS.c.dispositif, "departement": SESSIONS.c.departement,
+            "organisme": SESSIONS.c.organisme_id}
 
 
-def _facet_labels(reading, counts: dict[str, dict]) -> dict[str, list[Facet]]:
+def _broad_counts(reading, base: list, filters: dict) -> tuple[int, dict[str, list[Facet]]]:
+    """Without keyword most open sessions match (≈ 120,000 at scale 25): the total is
+    counted up to ``TOTAL_CAP`` + 1; each value of the dispositif and département facets is counted
+    up to ``CAP`` + 1 only (« plus de 1 000 »), each on its own index; the organismes are
+    grouped on theirs, the 30 first joined to their names. Two statements."""
+    def others(name):
+        return [condition for key, condition in filters.items() if key != name]
+
+    def capped(name, value):
+        column = _facet_columns()[name]
+        hit = column.is_(None) if value is None else column == value
+        return select(func.count()).select_from(
+            select(SESSIONS.c.session_id).where(*base, *others(name), hit)
+            .limit(CAP + 1).subquery()).scalar_subquery()
+
+    dispositifs = [None, *sorted(d.value for d in Dispositif)]
+    departements = sorted(DEPARTEMENTS_NOUVELLE_AQUITAINE)
+    total, *counts = reading.execute(select(
+        select(func.count()).select_from(
+            select(SESSIONS.c.session_id).where(*base, *filters.values())
+            .limit(TOTAL_CAP + 1).subquery()).scalar_subquery(),
+        *[capped("dispositif", value) for value in dispositifs],
+        *[capped("departement", value) for value in departements])).one()
+    per_organisme = (select(SESSIONS.c.organisme_id, func.count().label("n"))
+                     .where(*base, *others("organisme")).group_by(SESSIONS.c.organisme_id)
+                     .order_by(func.count().desc(), SESSIONS.c.organisme_id).limit(30)
+                     .subquery())
+    organismes = reading.execute(
+        select(per_organisme.c.organisme_id, per_organisme.c.n, Structure.raison_sociale)
+        .outerjoin(Structure, Structure.id == per_organisme.c.organisme_id)
+        .order_by(per_organisme.c.n.desc(), per_organisme.c.organisme_id)).all()
+    return total, _facets(
+        reading, zip(dispositifs, counts[:len(dispositifs)]),
+        zip(departements, counts[len(dispositifs):]), organismes)
+
+
+def _keyword_search(reading, base: list, filters: dict, page: int, per_page: int):
+    """With a keyword the matching sessions are few (≈ 14,000 for « vente »): ONE statement
+    matches them once (a CTE) and returns the total, each facet's counts (a facet ignores
+    its own filter) and the page's ids. Exact counts."""
+    flags = {name: case((condition, 1), else_=0).label(f"passes_{name}")
+             for name, condition in filters.items()}
+    matching = select(SESSIONS.c.session_id, SESSIONS.c.date_debut, SESSIONS.c.reference,
+                      *_facet_columns().values(), *flags.values()).where(*base).cte("matching")
+
+    def passing(*names):
+        return [matching.c[f"passes_{name}"] == 1 for name in names if name in filters]
+
+    def part(kind, value, *where, grouped=True):
+        return select(literal_column(f"'{kind}'").label("kind"), value.label("value"),
+                      func.count().label("n")).select_from(matching).where(*where).group_by(
+            *([value] if grouped else []))
+
+    def page_of(number):
+        chosen = (select(matching.c.session_id, matching.c.date_debut, matching.c.reference)
+                  .where(*passing(*filters)).order_by(matching.c.date_debut,
+                                                      matching.c.reference)
+                  .offset((number - 1) * per_page).limit(per_page).subquery())
+        return select(literal_column("'page'").label("kind"),
+                      func.cast(chosen.c.session_id, String).label("value"),
+                      func.row_number().over(order_by=(chosen.c.date_debut, chosen.c.reference))
+                      .label("n"))
+
+    def others(name):
+        return passing(*[other for other in filters if other != name])
+
+    columns = {"dispositif": matching.c.dispositif, "departement": matching.c.departement,
+               "organisme": matching.c.organisme_id}
+    statement = union_all(
+        part("total", literal_column("NULL"), *passing(*filters), grouped=False),
+        part("dispositif", columns["dispositif"], *others("dispositif")),
+        part("departement", columns["departement"], *others("departement")),
+        part("organisme", func.cast(columns["organisme"], String), *others("organisme")),
+        page_of(page).subquery().select())
+    total, counts, ids = 0, {"dispositif": [], "departement": [], "organisme": []}, []
+    for kind, value, n in reading.execute(statement):
+        if kind == "total":
+            total = n
+        elif kind == "page":
+            ids.append((n, int(value)))
+        else:
+            counts[kind].append((value, n))
+    last = max(1, -(-total // per_page))
+    if page > last:  # beyond the last page: show the last one
+        page = last
+        ids = [(n, int(value)) for _kind, value, n in reading.execute(page_of(page))]
+    ids = [ident for _position, ident in sorted(ids)]
+    organismes = sorted(((int(o), n) for o, n in counts["organisme"]),
+                        key=lambda item: (-item[1], item[0]))[:30]
+    names = dict(reading.execute(select(Structure.id, Structure.raison_sociale).where(
+        Structure.id.in_([o for o, _ in organismes]))).all()) if organismes else {}
+    return total, _facets(reading, counts["dispositif"], counts["departement"],
+                          [(o, n, names.get(o)) for o, n in organismes]), page, ids
+
+
+def _facets(reading, dispositifs, departements, organismes) -> dict[str, list[Facet]]:
     labels = Dispositif.labels()
     # The order of the former ORDER BY: NULL first on SQLite, last on PostgreSQL.
     null_last = reading.get_bind().dialect.name == "postgresql"
-    dispositifs = sorted(counts["dispositif"].items(),
-                         key=lambda item: ((item[0] is None) == null_last, item[0] or ""))
-    organismes = sorted(counts["organisme"].items(), key=lambda item: (-item[1], item[0]))[:30]
-    names = dict(reading.execute(select(Structure.id, Structure.raison_sociale).where(
-        Structure.id.in_([o for o, _ in organismes]))).all()) if organismes else {}
     return {
         "dispositif": [Facet(code or "", labels.get(code, code or "Non renseigné"), n)
-                       for code, n in dispositifs],
+                       for code, n in sorted(dispositifs, key=lambda item: (
+                           (item[0] is None) == null_last, item[0] or "")) if n],
         "departement": [Facet(code, code, n) for code, n in sorted(
-            (code, n) for code, n in counts["departement"].items() if code is not None)],
-        "organisme": [Facet(str(ident), names.get(ident, "?"), n) for ident, n in organismes],
+            (code, n) for code, n in departements if code is not None and n)],
+        "organisme": [Facet(str(ident), name or "?", n) for ident, n, name in organismes],
     }
 
 

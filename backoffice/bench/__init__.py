@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-GROUPS: tuple[str, ...] = ()  # e.g. "search" for backoffice/bench/search.py
+GROUPS: tuple[str, ...] = ("search",)  # backoffice/bench/<group>.py
 
 
 @dataclasses.dataclass
