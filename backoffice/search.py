@@ -171,13 +171,14 @@ _SESSION_DDL = [
     # Keyword searches: from the matching formations to their sessions.
     f"CREATE INDEX ix_{SESSION_TABLE}_formation ON {SESSION_TABLE} (formation_id)",
     # Without keyword, the total and each facet read an index holding every column their
-    # filters test, led by the facet's own column (counts per value, grouping in order).
+    # filters test, led by the facet's own column (counts per value, grouping in order);
+    # dispositif and département together: a value of one with the other's filter.
     f"CREATE INDEX ix_{SESSION_TABLE}_open ON {SESSION_TABLE} "
     "(date_fin, dispositif, departement, organisme_id)",
     f"CREATE INDEX ix_{SESSION_TABLE}_dispositif ON {SESSION_TABLE} "
-    "(dispositif, date_fin, departement, organisme_id)",
+    "(dispositif, departement, date_fin, organisme_id)",
     f"CREATE INDEX ix_{SESSION_TABLE}_departement ON {SESSION_TABLE} "
-    "(departement, date_fin, dispositif, organisme_id)",
+    "(departement, dispositif, date_fin, organisme_id)",
     f"CREATE INDEX ix_{SESSION_TABLE}_organisme ON {SESSION_TABLE} "
     "(organisme_id, date_fin, dispositif, departement)",
     f"CREATE INDEX ix_{SESSION_TABLE}_code_postal ON {SESSION_TABLE} (code_postal)",
