@@ -412,18 +412,6 @@ def _matching_formations(terms: list[str], dialect: str | None = None):
         column("rowid", Integer))
 
 
-def keyword_condition(q: str):
-    raw = (q or "").strip()
-    if not raw:
-        return None
-    conditions = [Session.reference == raw, Formation.reference == raw,
-                  Formation.numero_marche == raw]
-    terms = terms_of(raw)
-    if terms:
-        conditions.append(Formation.id.in_(_matching_formations(terms)))
-    return or_(*conditions)
-
-
 def reader():
     """The ORM session search reads with: ``db.session``, or — when ``SEARCH_DATABASE_URL``
     is set (a read replica) — a session on that database, one per application context."""
@@ -494,8 +482,8 @@ def search_sessions(criteria: Criteria, *, page: int = 1, per_page: int = 20,
     of the dispositif, département and organisme filters. Raises ``SearchError``.
 
     Reads the table of searchable sessions only (joined with the full-text index for
-    keywords): two queries give the total and the three facets, one the page's ids;
-    then the page's rows and their places — six statements, on ``reader()``."""
+    keywords): one to five statements give the total, the three facets and the page's
+    ids; then the page's rows and their places — at most eight, on ``reader()``."""
     problems = criteria.problems()
     if problems:
         raise SearchError(problems)
@@ -512,7 +500,7 @@ def search_sessions(criteria: Criteria, *, page: int = 1, per_page: int = 20,
     filters = _filters(criteria)
 
     if keyword is None:
-        total, facets = _broad_counts(reading, base, filters)
+        total, facets = _broad_counts(reading, base, filters, bool(criteria.communes))
         page = max(1, min(page, max(1, -(-total // per_page))))
         ids = list(reading.scalars(
             select(SESSIONS.c.session_id).where(*base, *filters.values())
@@ -571,11 +559,13 @@ def _facet_columns():
             "organisme": SESSIONS.c.organisme_id}
 
 
-def _broad_counts(reading, base: list, filters: dict) -> tuple[int, dict[str, list[Facet]]]:
+def _broad_counts(reading, base: list, filters: dict,
+                  criteria_communes: bool) -> tuple[int, dict[str, list[Facet]]]:
     """Without keyword most open sessions match (≈ 120,000 at scale 25): the total is
-    counted up to ``TOTAL_CAP`` + 1; each value of the dispositif and département facets is counted
-    up to ``CAP`` + 1 only (« plus de 1 000 »), each on its own index; the organismes are
-    grouped on theirs, the 30 first joined to their names. Two statements."""
+    counted up to ``TOTAL_CAP`` + 1; each value of the dispositif and département facets
+    up to ``CAP`` + 1 only (« plus de 1 000 »), each on its own index — unless a commune or
+    organisme filter leaves few sessions to group; the organismes are grouped on their
+    index, the 30 first joined to their names. Two statements, four with such a filter."""
     def others(name):
         return [condition for key, condition in filters.items() if key != name]
 
@@ -586,14 +576,29 @@ def _broad_counts(reading, base: list, filters: dict) -> tuple[int, dict[str, li
             select(SESSIONS.c.session_id).where(*base, *others(name), hit)
             .limit(CAP + 1).subquery()).scalar_subquery()
 
+    def exact(name):  # the counts per value of a facet, grouped
+        column = _facet_columns()[name]
+        return select(column, func.count()).where(*base, *others(name)).group_by(column)
+
+    # A commune or organisme filter leaves few sessions: the other facets group them.
+    selective = {"organisme"} | ({"departement"} if criteria_communes else set())
     dispositifs = [None, *sorted(d.value for d in Dispositif)]
     departements = sorted(DEPARTEMENTS_NOUVELLE_AQUITAINE)
+    grouped = {name: not selective.isdisjoint(set(filters) - {name})
+               for name in ("dispositif", "departement")}
     total, *counts = reading.execute(select(
         select(func.count()).select_from(
             select(SESSIONS.c.session_id).where(*base, *filters.values())
             .limit(TOTAL_CAP + 1).subquery()).scalar_subquery(),
-        *[capped("dispositif", value) for value in dispositifs],
-        *[capped("departement", value) for value in departements])).one()
+        *[capped("dispositif", value) for value in dispositifs if not grouped["dispositif"]],
+        *[capped("departement", value) for value in departements
+          if not grouped["departement"]])).one()
+    values = {}
+    for name, known in (("dispositif", dispositifs), ("departement", departements)):
+        if grouped[name]:
+            values[name] = [tuple(row) for row in reading.execute(exact(name))]
+        else:
+            values[name], counts = list(zip(known, counts[:len(known)])), counts[len(known):]
     per_organisme = (select(SESSIONS.c.organisme_id, func.count().label("n"))
                      .where(*base, *others("organisme")).group_by(SESSIONS.c.organisme_id)
                      .order_by(func.count().desc(), SESSIONS.c.organisme_id).limit(30)
@@ -602,9 +607,7 @@ def _broad_counts(reading, base: list, filters: dict) -> tuple[int, dict[str, li
         select(per_organisme.c.organisme_id, per_organisme.c.n, Structure.raison_sociale)
         .outerjoin(Structure, Structure.id == per_organisme.c.organisme_id)
         .order_by(per_organisme.c.n.desc(), per_organisme.c.organisme_id)).all()
-    return total, _facets(
-        reading, zip(dispositifs, counts[:len(dispositifs)]),
-        zip(departements, counts[len(dispositifs):]), organismes)
+    return total, _facets(reading, values["dispositif"], values["departement"], organismes)
 
 
 def _keyword_search(reading, base: list, filters: dict, page: int, per_page: int):
@@ -689,4 +692,4 @@ def display_intitule(formation: Formation) -> str:
 
 __all__ = ["Criteria", "Result", "Row", "SearchError", "search_sessions", "install",
            "uninstall", "install_sessions", "uninstall_sessions", "reader",
-           "keyword_condition", "display_intitule"]
+           "display_intitule"]

@@ -265,8 +265,8 @@ def test_the_mix_of_queries_gives_the_same_page_total_and_facets_on_every_databa
 
 
 def test_a_search_sends_the_same_few_sql_statements_whatever_the_criteria(corpus):
-    """One grouped query for the total and the facets, one for the page: a search no
-    longer recounts the join once per facet (issue 13: 9 to 11 statements before)."""
+    """The total, the facets and the page in one to five statements, the page's rows in
+    three: a search no longer recounts the join once per facet (issue 13: 9 to 11)."""
     counts = set()
     for criteria, page, per_page, *_ in _mix(corpus):
         statements = []
@@ -276,8 +276,8 @@ def test_a_search_sends_the_same_few_sql_statements_whatever_the_criteria(corpus
             search.search_sessions(search.Criteria(**criteria), page=page, per_page=per_page)
         finally:
             event.remove(db.engine, "before_cursor_execute", listener)
-        counts.add(len(statements))
-    assert max(counts) <= 6, counts
+        counts.add(len([s for s in statements if s != "BEGIN"]))
+    assert max(counts) <= 8, counts
 
 
 def test_the_searchable_sessions_follow_sessions_formations_and_communes(corpus):
