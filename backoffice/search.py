@@ -356,11 +356,14 @@ class Facet:
     value: str
     label: str
     count: int  # CAP + 1 when capped: more than CAP
+    capped: bool = False
 
     @property
     def shown(self) -> str:
-        """The count as the page shows it: « plus de 1 000 » beyond ``CAP``."""
-        return f"plus de {CAP:,}".replace(",", " ") if self.count > CAP else str(self.count)
+        """The count as the page shows it: « plus de 1 000 » when capped beyond ``CAP``."""
+        if self.capped and self.count > CAP:
+            return f"plus de {CAP:,}".replace(",", " ")
+        return str(self.count)
 
 
 @dataclasses.dataclass
@@ -607,7 +610,8 @@ def _broad_counts(reading, base: list, filters: dict,
         select(per_organisme.c.organisme_id, per_organisme.c.n, Structure.raison_sociale)
         .outerjoin(Structure, Structure.id == per_organisme.c.organisme_id)
         .order_by(per_organisme.c.n.desc(), per_organisme.c.organisme_id)).all()
-    return total, _facets(reading, values["dispositif"], values["departement"], organismes)
+    return total, _facets(reading, values["dispositif"], values["departement"], organismes,
+                          capped={name for name, exact in grouped.items() if not exact})
 
 
 def _keyword_search(reading, base: list, filters: dict, page: int, per_page: int):
@@ -669,15 +673,17 @@ def _keyword_search(reading, base: list, filters: dict, page: int, per_page: int
                           [(o, n, names.get(o)) for o, n in organismes]), page, ids
 
 
-def _facets(reading, dispositifs, departements, organismes) -> dict[str, list[Facet]]:
+def _facets(reading, dispositifs, departements, organismes,
+            capped: set[str] = frozenset()) -> dict[str, list[Facet]]:
     labels = Dispositif.labels()
     # The order of the former ORDER BY: NULL first on SQLite, last on PostgreSQL.
     null_last = reading.get_bind().dialect.name == "postgresql"
     return {
-        "dispositif": [Facet(code or "", labels.get(code, code or "Non renseigné"), n)
+        "dispositif": [Facet(code or "", labels.get(code, code or "Non renseigné"), n,
+                             "dispositif" in capped)
                        for code, n in sorted(dispositifs, key=lambda item: (
                            (item[0] is None) == null_last, item[0] or "")) if n],
-        "departement": [Facet(code, code, n) for code, n in sorted(
+        "departement": [Facet(code, code, n, "departement" in capped) for code, n in sorted(
             (code, n) for code, n in departements if code is not None and n)],
         "organisme": [Facet(str(ident), name or "?", n) for ident, n, name in organismes],
     }

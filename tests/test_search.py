@@ -335,3 +335,17 @@ def test_search_reads_the_database_of_search_database_url(app, corpus, database_
         str(db.engine.url).split("/")[-1]
     search._close_reader()
     engine.dispose()
+
+
+def test_without_keyword_large_counts_are_capped_and_shown_as_more_than(corpus, monkeypatch):
+    """Without keyword, a facet value and the total stop counting past their cap and show
+    « plus de … »; with a keyword (few sessions) they stay exact."""
+    monkeypatch.setattr(search, "CAP", 1)
+    monkeypatch.setattr(search, "TOTAL_CAP", 2)
+    result = search.search_sessions(search.Criteria())
+    assert (result.total, result.total_shown, len(result.rows)) == (3, "plus de 2", 4)
+    shown = {f.value: f.shown for f in result.facets["dispositif"]}
+    assert shown == {"HSP": "1", "conventionne_region": "plus de 1"}
+    exact = search.search_sessions(search.Criteria(q="hôtellerie"))
+    assert (exact.total, exact.total_shown) == (2, "2")
+    assert [f.shown for f in exact.facets["dispositif"]] == ["2"]
