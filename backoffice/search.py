@@ -444,7 +444,7 @@ def init_app(app) -> None:
 # -- the search, on the table of searchable sessions ----------------------------------------
 def _keyword_sessions(q: str, dialect: str):
     """The rows of searchable sessions matching ``q``: every term in the full-text index,
-    or ``q`` is exactly a formation reference or market number — or, eight digits, a
+    or ``q`` is exactly a formation reference or market number — or, 8 characters long, a
     session reference (kept out of the common case: an OR with it defeats the indexes)."""
     raw = (q or "").strip()
     if not raw:
@@ -454,7 +454,7 @@ def _keyword_sessions(q: str, dialect: str):
     terms = terms_of(raw)
     if terms:
         formations = formations.union(_matching_formations(terms, dialect))
-    if not (len(raw) == 8 and raw.isdigit()):
+    if len(raw) != 8:  # session references are 8 characters (a CHECK of the table)
         return SESSIONS.c.formation_id.in_(formations)
     return SESSIONS.c.session_id.in_(
         select(SESSIONS.c.session_id).where(SESSIONS.c.formation_id.in_(formations))
