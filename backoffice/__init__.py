@@ -18,8 +18,8 @@ from flask import Flask
 
 def create_app(config: type | dict | None = None) -> Flask:
     from backoffice import models  # noqa: F401  (register every table on the metadata)
-    from backoffice import (crypto, forms_engine, input_guard, rules_engine, security_headers,
-                            workflow)
+    from backoffice import (crypto, forms_engine, input_guard, rules_engine, search,
+                            security_headers, workflow)
     from backoffice.admin import init_admin
     from backoffice.auth import init_auth
     from backoffice.config import INSTANCE_DIR, Config
@@ -47,6 +47,7 @@ def create_app(config: type | dict | None = None) -> Flask:
                                                             "postgresql+psycopg://", 1)
 
     db.init_app(app)
+    search.init_app(app)  # SEARCH_DATABASE_URL: search may read a replica
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"),
                      render_as_batch=True, compare_type=True, render_item=render_item,
                      include_object=include_object)

@@ -44,6 +44,8 @@ class Config:
     # SQLite only: how long a transaction waits for the write lock held by another one (a
     # job's batch, a page's save) before « database is locked » (see backoffice/sqlite.py).
     SQLITE_BUSY_TIMEOUT_MS = int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "30000"))
+    # Optional: the database search reads (a read replica of DATABASE_URL); unset: DATABASE_URL.
+    SEARCH_DATABASE_URL = os.environ.get("SEARCH_DATABASE_URL") or None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     # None: Secure in production only (security_headers.py).

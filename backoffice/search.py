@@ -31,19 +31,26 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import Integer, and_, column, event, func, or_, select, text
+from flask import current_app, g
+from sqlalchemy import (Date, Integer, String, and_, case, column, create_engine, event, func,
+                        literal_column, or_, orm, select, table, text, union_all)
 from sqlalchemy.orm import aliased, joinedload
 
 from backoffice import clock
 from backoffice.extensions import db
-from backoffice.models import (Candidature, CandidatureState, Commune, Dispositif, EntryPoint,
-                               Formation, FormationState, Session, SessionState, Structure)
+from backoffice.models import (DEPARTEMENTS_NOUVELLE_AQUITAINE, Candidature, CandidatureState,
+                               Dispositif, EntryPoint, Formation, FormationState, Session,
+                               SessionState, Structure)
 from backoffice.text import fold
 
 MAX_DEPARTEMENTS = 5
 MAX_COMMUNES = 3
 MAX_ORGANISMES = 3
 MAX_TERMS = 12
+# Without keyword, the counts per dispositif and per département stop there (« plus de
+# 1 000 »): counting the ≈ 120,000 open sessions per value is what made search slow.
+CAP = 1000
+TOTAL_CAP = 10_000  # and the total (« plus de 10 000 sessions »), still 500 pages of 20
 SEARCHABLE_FORMATION_STATES = (FormationState.VALIDEE, FormationState.MODIFIEE)
 # Candidatures counted against the places of a session ("7/14" in the results).
 COUNTED_STATES = (CandidatureState.EN_ATTENTE_VALIDATION, CandidatureState.EN_ATTENTE_AVIS,
@@ -139,6 +146,123 @@ POSTGRESQL_UNINSTALL = [
 ]
 
 
+# -- the searchable sessions: DDL on both databases --------------------------------------
+# One row per searchable session (active, of a validated or modified formation), with the
+# columns the filters, facets and sort read, so that a search never joins formation and
+# commune nor scans sessions that cannot be found. Triggers on session, formation and
+# commune keep it in step (delete the rows concerned, select them again).
+SESSION_TABLE = "formation_search_session"
+SESSIONS = table(
+    SESSION_TABLE, column("session_id", Integer), column("formation_id", Integer),
+    column("date_debut", Date), column("date_fin", Date), column("reference", String),
+    column("dispositif", String), column("departement", String),
+    column("code_postal", String), column("commune_nom", String),
+    column("organisme_id", Integer))
+_SESSION_COLUMNS = ("session_id, formation_id, date_debut, date_fin, reference, dispositif, "
+                    "departement, code_postal, commune_nom, organisme_id")
+_SESSION_DDL = [
+    f"CREATE TABLE {SESSION_TABLE} ("
+    "session_id integer PRIMARY KEY REFERENCES session (id) ON DELETE CASCADE, "
+    "formation_id integer NOT NULL, date_debut date NOT NULL, date_fin date NOT NULL, "
+    "reference varchar(8) NOT NULL, dispositif varchar(30), departement varchar(3), "
+    "code_postal varchar(5), commune_nom varchar(100), organisme_id integer NOT NULL)",
+    # The sort of the results (and its walk for the first pages).
+    f"CREATE INDEX ix_{SESSION_TABLE}_order ON {SESSION_TABLE} (date_debut, reference, date_fin)",
+    # Keyword searches: from the matching formations to their sessions.
+    f"CREATE INDEX ix_{SESSION_TABLE}_formation ON {SESSION_TABLE} (formation_id)",
+    # Without keyword, the total and each facet read an index holding every column their
+    # filters test, led by the facet's own column (counts per value, grouping in order);
+    # dispositif and département together: a value of one with the other's filter.
+    f"CREATE INDEX ix_{SESSION_TABLE}_open ON {SESSION_TABLE} "
+    "(date_fin, dispositif, departement, organisme_id)",
+    f"CREATE INDEX ix_{SESSION_TABLE}_dispositif ON {SESSION_TABLE} "
+    "(dispositif, departement, date_fin, organisme_id)",
+    f"CREATE INDEX ix_{SESSION_TABLE}_departement ON {SESSION_TABLE} "
+    "(departement, dispositif, date_fin, organisme_id)",
+    f"CREATE INDEX ix_{SESSION_TABLE}_organisme ON {SESSION_TABLE} "
+    "(organisme_id, date_fin, dispositif, departement)",
+    f"CREATE INDEX ix_{SESSION_TABLE}_code_postal ON {SESSION_TABLE} (code_postal)",
+    f"CREATE INDEX ix_{SESSION_TABLE}_commune_nom ON {SESSION_TABLE} (commune_nom)",
+]
+_SESSION_STATES = ", ".join(f"'{s}'" for s in SEARCHABLE_FORMATION_STATES)
+
+
+def _session_rows(where: str) -> str:
+    """INSERT … SELECT of the searchable sessions satisfying ``where`` (on session s)."""
+    return (f"INSERT INTO {SESSION_TABLE} ({_SESSION_COLUMNS}) "
+            "SELECT s.id, s.formation_id, s.date_debut, s.date_fin, s.reference, f.dispositif, "
+            "c.departement, c.code_postal, lower(c.nom), "
+            "coalesce(s.organisme_formateur_id, f.organisme_formateur_id, f.structure_id) "
+            "FROM session s JOIN formation f ON f.id = s.formation_id "
+            "LEFT JOIN commune c ON c.id = s.commune_id "
+            f"WHERE f.state IN ({_SESSION_STATES}) AND s.state = '{SessionState.ACTIVE}' "
+            f"AND {where}")
+
+
+_SESSION_DELETE = f"DELETE FROM {SESSION_TABLE} WHERE "
+# Columns whose change moves a session in or out of the table, or changes its row.
+_WATCHED = {
+    "session": "formation_id, date_debut, date_fin, reference, commune_id, "
+               "organisme_formateur_id, state",
+    "formation": "state, dispositif, organisme_formateur_id, structure_id",
+    "commune": "departement, code_postal, nom",
+}
+_REFRESH = {  # table: (rows to delete for OLD, rows to insert for NEW), on session s
+    "session": ("session_id = {o}.id", "s.id = {n}.id"),
+    "formation": ("formation_id = {o}.id", "s.formation_id = {n}.id"),
+    "commune": ("session_id IN (SELECT id FROM session WHERE commune_id = {o}.id)",
+                "s.commune_id = {n}.id"),
+}
+
+SQLITE_SESSIONS_INSTALL = _SESSION_DDL + [
+    statement for name, (gone, rows) in _REFRESH.items() for statement in (
+        f"CREATE TRIGGER {SESSION_TABLE}_{name}_ai AFTER INSERT ON {name} BEGIN "
+        f"{_session_rows(rows.format(n='new'))}; END",
+        f"CREATE TRIGGER {SESSION_TABLE}_{name}_au AFTER UPDATE OF {_WATCHED[name]} ON {name} "
+        f"BEGIN {_SESSION_DELETE}{gone.format(o='old')}; "
+        f"{_session_rows(rows.format(n='new'))}; END",
+        f"CREATE TRIGGER {SESSION_TABLE}_{name}_ad AFTER DELETE ON {name} BEGIN "
+        f"{_SESSION_DELETE}{gone.format(o='old')}; END")
+] + [_session_rows("1 = 1"), f"ANALYZE {SESSION_TABLE}"]
+SQLITE_SESSIONS_UNINSTALL = [
+    f"DROP TRIGGER IF EXISTS {SESSION_TABLE}_{name}_{event_}"
+    for name in _REFRESH for event_ in ("ai", "au", "ad")
+] + [f"DROP TABLE IF EXISTS {SESSION_TABLE}"]
+
+POSTGRESQL_SESSIONS_INSTALL = _SESSION_DDL + [
+    statement for name, (gone, rows) in _REFRESH.items() for statement in (
+        f"CREATE OR REPLACE FUNCTION {SESSION_TABLE}_{name}() RETURNS trigger "
+        "LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF TG_OP <> 'INSERT' THEN {_SESSION_DELETE}{gone.format(o='OLD')}; END IF; "
+        f"IF TG_OP <> 'DELETE' THEN {_session_rows(rows.format(n='NEW'))}; END IF; "
+        "RETURN NULL; END $$",
+        f"CREATE TRIGGER {SESSION_TABLE}_{name}_change AFTER INSERT OR DELETE OR UPDATE OF "
+        f"{_WATCHED[name]} ON {name} FOR EACH ROW EXECUTE FUNCTION {SESSION_TABLE}_{name}()")
+] + [_session_rows("true"), f"ANALYZE {SESSION_TABLE}"]
+POSTGRESQL_SESSIONS_UNINSTALL = [
+    f"DROP TRIGGER IF EXISTS {SESSION_TABLE}_{name}_change ON {name}" for name in _REFRESH
+] + [f"DROP TABLE IF EXISTS {SESSION_TABLE}"] + [
+    f"DROP FUNCTION IF EXISTS {SESSION_TABLE}_{name}()" for name in _REFRESH]
+
+
+def install_sessions(connection) -> None:
+    """Create the table of searchable sessions and its triggers (idempotent)."""
+    uninstall_sessions(connection)
+    postgresql = connection.dialect.name == "postgresql"
+    for statement in POSTGRESQL_SESSIONS_INSTALL if postgresql else SQLITE_SESSIONS_INSTALL:
+        connection.exec_driver_sql(statement)
+
+
+def uninstall_sessions(connection) -> None:
+    postgresql = connection.dialect.name == "postgresql"
+    for statement in (POSTGRESQL_SESSIONS_UNINSTALL if postgresql
+                      else SQLITE_SESSIONS_UNINSTALL):
+        if postgresql and statement.startswith("DROP TRIGGER") and not _table_exists(
+                connection, statement.rsplit(" ON ", 1)[1]):
+            continue
+        connection.exec_driver_sql(statement)
+
+
 def install(connection) -> None:
     """Create the full-text index of the catalogue (idempotent: drops it first)."""
     uninstall(connection)
@@ -170,10 +294,12 @@ def _concerns_formation(kw) -> bool:
 def _after_create(target, connection, **kw) -> None:
     if _concerns_formation(kw):
         install(connection)
+        install_sessions(connection)
 
 
 def _before_drop(target, connection, **kw) -> None:
     if _concerns_formation(kw):
+        uninstall_sessions(connection)
         uninstall(connection)
 
 
@@ -229,7 +355,15 @@ class Criteria:
 class Facet:
     value: str
     label: str
-    count: int
+    count: int  # CAP + 1 when capped: more than CAP
+    capped: bool = False
+
+    @property
+    def shown(self) -> str:
+        """The count as the page shows it: « plus de 1 000 » when capped beyond ``CAP``."""
+        if self.capped and self.count > CAP:
+            return f"plus de {CAP:,}".replace(",", " ")
+        return str(self.count)
 
 
 @dataclasses.dataclass
@@ -247,6 +381,14 @@ class Result:
     page: int
     per_page: int
     facets: dict[str, list[Facet]]
+    capped: bool = False  # the total stopped at TOTAL_CAP + 1
+
+    @property
+    def total_shown(self) -> str:
+        """The total as the page shows it: « plus de 10 000 » when capped."""
+        if self.capped and self.total > TOTAL_CAP:
+            return f"plus de {TOTAL_CAP:,}".replace(",", " ")
+        return f"{self.total:,}".replace(",", " ")
 
     @property
     def pages(self) -> int:
@@ -262,9 +404,9 @@ def terms_of(q: str) -> list[str]:
     return fold(q).split()[:MAX_TERMS]
 
 
-def _matching_formations(terms: list[str]):
+def _matching_formations(terms: list[str], dialect: str | None = None):
     """The ids of the formations whose text holds every term (the full-text index)."""
-    if db.engine.dialect.name == "postgresql":
+    if (dialect or db.engine.dialect.name) == "postgresql":
         return text(f"SELECT formation_id FROM {INDEX_TABLE} "
                     "WHERE document @@ to_tsquery('simple', :fts_query)").bindparams(
             fts_query=" & ".join(terms)).columns(column("formation_id", Integer))
@@ -273,111 +415,139 @@ def _matching_formations(terms: list[str]):
         column("rowid", Integer))
 
 
-def keyword_condition(q: str):
+def reader():
+    """The ORM session search reads with: ``db.session``, or — when ``SEARCH_DATABASE_URL``
+    is set (a read replica) — a session on that database, one per application context."""
+    url = current_app.config.get("SEARCH_DATABASE_URL")
+    if not url:
+        return db.session
+    if "search_session" not in g:
+        engines = current_app.extensions.setdefault("search_engines", {})
+        if url not in engines:
+            engines[url] = create_engine(
+                url.replace("postgresql://", "postgresql+psycopg://", 1),
+                **current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
+        g.search_session = orm.Session(bind=engines[url])
+    return g.search_session
+
+
+def _close_reader(_exc=None) -> None:
+    reading = g.pop("search_session", None)
+    if reading is not None:
+        reading.close()
+
+
+def init_app(app) -> None:
+    app.teardown_appcontext(_close_reader)
+
+
+# -- the search, on the table of searchable sessions ----------------------------------------
+def _keyword_sessions(q: str, dialect: str):
+    """The rows of searchable sessions matching ``q``: every term in the full-text index,
+    or ``q`` is exactly a formation reference or market number — or, 8 characters long, a
+    session reference (kept out of the common case: an OR with it defeats the indexes)."""
     raw = (q or "").strip()
     if not raw:
         return None
-    conditions = [Session.reference == raw, Formation.reference == raw,
-                  Formation.numero_marche == raw]
+    formations = select(Formation.id).where(
+        or_(Formation.reference == raw, Formation.numero_marche == raw))
     terms = terms_of(raw)
     if terms:
-        conditions.append(Formation.id.in_(_matching_formations(terms)))
-    return or_(*conditions)
+        formations = formations.union(_matching_formations(terms, dialect))
+    if len(raw) != 8:  # session references are 8 characters (a CHECK of the table)
+        return SESSIONS.c.formation_id.in_(formations)
+    return SESSIONS.c.session_id.in_(
+        select(SESSIONS.c.session_id).where(SESSIONS.c.formation_id.in_(formations))
+        .union(select(Session.id).where(Session.reference == raw)))
 
 
-def _organisme_id():
-    return func.coalesce(Session.organisme_formateur_id, Formation.organisme_formateur_id,
-                         Formation.structure_id)
-
-
-def _conditions(criteria: Criteria, today: dt.date) -> dict[str, list]:
-    """Conditions grouped by the facet they belong to (a facet's counts ignore its own
-    filter, so that the user sees what the other values would give)."""
-    base = [Formation.state.in_(SEARCHABLE_FORMATION_STATES),
-            Session.state == SessionState.ACTIVE]
-    if not criteria.include_ended:
-        base.append(Session.date_fin >= today)
-    if criteria.exclude_started:
-        base.append(Session.date_debut > today)
-    keyword = keyword_condition(criteria.q)
-    if keyword is not None:
-        base.append(keyword)
-    groups: dict[str, list] = {"base": base, "dispositif": [], "departement": [],
-                               "organisme": []}
+def _filters(criteria: Criteria) -> dict[str, object]:
+    """The condition of each facet's filter (a facet's counts ignore its own filter, so
+    that the user sees what the other values would give)."""
+    filters = {}
     if criteria.dispositif:
-        groups["dispositif"].append(Formation.dispositif == criteria.dispositif)
+        filters["dispositif"] = SESSIONS.c.dispositif == criteria.dispositif
     if criteria.departements:
-        groups["departement"].append(Commune.departement.in_(criteria.departements))
+        filters["departement"] = SESSIONS.c.departement.in_(criteria.departements)
     if criteria.communes:
         wanted = [c.strip() for c in criteria.communes if c.strip()]
-        codes = [c for c in wanted if c.isdigit()]
-        names = [c.lower() for c in wanted if not c.isdigit()]
-        groups["departement"].append(or_(Commune.code_postal.in_(codes),
-                                         func.lower(Commune.nom).in_(names)))
+        filters["departement"] = or_(
+            SESSIONS.c.code_postal.in_([c for c in wanted if c.isdigit()]),
+            SESSIONS.c.commune_nom.in_([c.lower() for c in wanted if not c.isdigit()]))
     if criteria.organismes:
-        groups["organisme"].append(_organisme_id().in_(criteria.organismes))
-    return groups
-
-
-def _base_query(*columns):
-    return (select(*columns).select_from(Session)
-            .join(Formation, Formation.id == Session.formation_id)
-            .outerjoin(Commune, Commune.id == Session.commune_id))
+        filters["organisme"] = SESSIONS.c.organisme_id.in_(criteria.organismes)
+    return filters
 
 
 def search_sessions(criteria: Criteria, *, page: int = 1, per_page: int = 20,
                     today: dt.date | None = None) -> Result:
     """The sessions matching ``criteria``, one page of them, with the counts per value
-    of the dispositif, département and organisme filters. Raises ``SearchError``."""
+    of the dispositif, département and organisme filters. Raises ``SearchError``.
+
+    Reads the table of searchable sessions only (joined with the full-text index for
+    keywords): one to five statements give the total, the three facets and the page's
+    ids; then the page's rows and their places — at most eight, on ``reader()``."""
     problems = criteria.problems()
     if problems:
         raise SearchError(problems)
     today = today or clock.today()
-    groups = _conditions(criteria, today)
-    every = [c for conditions in groups.values() for c in conditions]
+    reading = reader()
+    base = []
+    if not criteria.include_ended:
+        base.append(SESSIONS.c.date_fin >= today)
+    if criteria.exclude_started:
+        base.append(SESSIONS.c.date_debut > today)
+    keyword = _keyword_sessions(criteria.q, reading.get_bind().dialect.name)
+    if keyword is not None:
+        base.append(keyword)
+    filters = _filters(criteria)
 
-    total = db.session.scalar(_base_query(func.count(Session.id)).where(*every)) or 0
-    page = max(1, min(page, max(1, -(-total // per_page))))
-    ids = list(db.session.scalars(
-        _base_query(Session.id).where(*every)
-        .order_by(Session.date_debut, Session.reference)
-        .offset((page - 1) * per_page).limit(per_page)))
-    sessions = {s.id: s for s in db.session.scalars(
+    if keyword is None:
+        total, facets = _broad_counts(reading, base, filters, bool(criteria.communes))
+        page = max(1, min(page, max(1, -(-total // per_page))))
+        ids = list(reading.scalars(
+            select(SESSIONS.c.session_id).where(*base, *filters.values())
+            .order_by(SESSIONS.c.date_debut, SESSIONS.c.reference)
+            .offset((page - 1) * per_page).limit(per_page))) if total else []
+    else:
+        total, facets, page, ids = _keyword_search(reading, base, filters, page, per_page)
+    sessions = {s.id: s for s in reading.scalars(
         select(Session).where(Session.id.in_(ids)).options(
             joinedload(Session.formation).joinedload(Formation.organisme_formateur),
             joinedload(Session.formation).joinedload(Formation.structure),
             joinedload(Session.commune), joinedload(Session.organisme_formateur)))} if ids else {}
-    stats = session_stats(ids, today)
+    stats = session_stats(ids, today, reading)
     rows = [Row(sessions[i], *stats.get(i, (None, 0, sessions[i].places))) for i in ids]
-    return Result(rows=rows, total=total, page=page, per_page=per_page,
-                  facets=_facets(groups))
+    return Result(rows=rows, total=total, page=page, per_page=per_page, facets=facets,
+                  capped=keyword is None)
 
 
-def session_stats(session_ids: list[int], today: dt.date) -> dict[int, tuple]:
+def session_stats(session_ids: list[int], today: dt.date, reading=None) -> dict[int, tuple]:
     """Per session: the next entry point's date, the candidatures counted against the
     places and those places — for the next entry point when there is one (HSP)."""
     if not session_ids:
         return {}
+    reading = reading or db.session
     upcoming = (select(EntryPoint.session_id, func.min(EntryPoint.date_entree).label("day"))
                 .where(EntryPoint.session_id.in_(session_ids), EntryPoint.date_entree >= today)
                 .group_by(EntryPoint.session_id).subquery())
     point = aliased(EntryPoint)
-    rows = db.session.execute(
+    rows = reading.execute(
         select(Session.id, upcoming.c.day, point.id, point.places, Session.places)
         .outerjoin(upcoming, upcoming.c.session_id == Session.id)
         .outerjoin(point, and_(point.session_id == Session.id,
                                point.date_entree == upcoming.c.day))
         .where(Session.id.in_(session_ids))).all()
-    counted = Candidature.state.in_(COUNTED_STATES)
-    per_session = dict(db.session.execute(
-        select(Candidature.session_id, func.count(Candidature.id))
-        .where(Candidature.session_id.in_(session_ids), counted)
-        .group_by(Candidature.session_id)).all())
-    point_ids = [r[2] for r in rows if r[2] is not None]
-    per_point = dict(db.session.execute(
-        select(Candidature.entry_point_id, func.count(Candidature.id))
-        .where(Candidature.entry_point_id.in_(point_ids), counted)
-        .group_by(Candidature.entry_point_id)).all()) if point_ids else {}
+    # One pass on the (session_id, state) index: per session and entry point.
+    per_session, per_point = {}, {}
+    for session_id, point_id, n in reading.execute(
+            select(Candidature.session_id, Candidature.entry_point_id, func.count())
+            .where(Candidature.session_id.in_(session_ids),
+                   Candidature.state.in_(COUNTED_STATES))
+            .group_by(Candidature.session_id, Candidature.entry_point_id)):
+        per_session[session_id] = per_session.get(session_id, 0) + n
+        if point_id is not None:
+            per_point[point_id] = n
     stats = {}
     for session_id, day, point_id, point_places, places in rows:
         if point_id is not None:
@@ -387,29 +557,135 @@ def session_stats(session_ids: list[int], today: dt.date) -> dict[int, tuple]:
     return stats
 
 
-def _facets(groups: dict[str, list]) -> dict[str, list[Facet]]:
-    def others(name):
-        return [c for key, conditions in groups.items() if key != name for c in conditions]
+def _facet_columns():
+    return {"dispositif": SESSIONS.c.dispositif, "departement": SESSIONS.c.departement,
+            "organisme": SESSIONS.c.organisme_id}
 
-    labels = Dispositif.labels()
-    dispositifs = db.session.execute(
-        _base_query(Formation.dispositif, func.count(Session.id)).where(*others("dispositif"))
-        .group_by(Formation.dispositif).order_by(Formation.dispositif)).all()
-    departements = db.session.execute(
-        _base_query(Commune.departement, func.count(Session.id))
-        .where(*others("departement"), Commune.departement.is_not(None))
-        .group_by(Commune.departement).order_by(Commune.departement)).all()
-    organisme = _organisme_id().label("organisme_id")
-    organismes = db.session.execute(
-        _base_query(organisme, func.count(Session.id)).where(*others("organisme"))
-        .group_by(organisme).order_by(func.count(Session.id).desc(), organisme).limit(30)).all()
-    names = dict(db.session.execute(select(Structure.id, Structure.raison_sociale).where(
+
+def _broad_counts(reading, base: list, filters: dict,
+                  criteria_communes: bool) -> tuple[int, dict[str, list[Facet]]]:
+    """Without keyword most open sessions match (≈ 120,000 at scale 25): the total is
+    counted up to ``TOTAL_CAP`` + 1; each value of the dispositif and département facets
+    up to ``CAP`` + 1 only (« plus de 1 000 »), each on its own index — unless a commune or
+    organisme filter leaves few sessions to group; the organismes are grouped on their
+    index, the 30 first joined to their names. Two statements, four with such a filter."""
+    def others(name):
+        return [condition for key, condition in filters.items() if key != name]
+
+    def capped(name, value):
+        column = _facet_columns()[name]
+        hit = column.is_(None) if value is None else column == value
+        return select(func.count()).select_from(
+            select(SESSIONS.c.session_id).where(*base, *others(name), hit)
+            .limit(CAP + 1).subquery()).scalar_subquery()
+
+    def exact(name):  # the counts per value of a facet, grouped
+        column = _facet_columns()[name]
+        return select(column, func.count()).where(*base, *others(name)).group_by(column)
+
+    # A commune or organisme filter leaves few sessions: the other facets group them.
+    selective = {"organisme"} | ({"departement"} if criteria_communes else set())
+    dispositifs = [None, *sorted(d.value for d in Dispositif)]
+    departements = sorted(DEPARTEMENTS_NOUVELLE_AQUITAINE)
+    grouped = {name: not selective.isdisjoint(set(filters) - {name})
+               for name in ("dispositif", "departement")}
+    total, *counts = reading.execute(select(
+        select(func.count()).select_from(
+            select(SESSIONS.c.session_id).where(*base, *filters.values())
+            .limit(TOTAL_CAP + 1).subquery()).scalar_subquery(),
+        *[capped("dispositif", value) for value in dispositifs if not grouped["dispositif"]],
+        *[capped("departement", value) for value in departements
+          if not grouped["departement"]])).one()
+    values = {}
+    for name, known in (("dispositif", dispositifs), ("departement", departements)):
+        if grouped[name]:
+            values[name] = [tuple(row) for row in reading.execute(exact(name))]
+        else:
+            values[name], counts = list(zip(known, counts[:len(known)])), counts[len(known):]
+    per_organisme = (select(SESSIONS.c.organisme_id, func.count().label("n"))
+                     .where(*base, *others("organisme")).group_by(SESSIONS.c.organisme_id)
+                     .order_by(func.count().desc(), SESSIONS.c.organisme_id).limit(30)
+                     .subquery())
+    organismes = reading.execute(
+        select(per_organisme.c.organisme_id, per_organisme.c.n, Structure.raison_sociale)
+        .outerjoin(Structure, Structure.id == per_organisme.c.organisme_id)
+        .order_by(per_organisme.c.n.desc(), per_organisme.c.organisme_id)).all()
+    return total, _facets(reading, values["dispositif"], values["departement"], organismes,
+                          capped={name for name, exact in grouped.items() if not exact})
+
+
+def _keyword_search(reading, base: list, filters: dict, page: int, per_page: int):
+    """With a keyword the matching sessions are few (≈ 14,000 for « vente »): ONE statement
+    matches them once (a CTE) and returns the total, each facet's counts (a facet ignores
+    its own filter) and the page's ids. Exact counts."""
+    flags = {name: case((condition, 1), else_=0).label(f"passes_{name}")
+             for name, condition in filters.items()}
+    matching = select(SESSIONS.c.session_id, SESSIONS.c.date_debut, SESSIONS.c.reference,
+                      *_facet_columns().values(), *flags.values()).where(*base).cte("matching")
+
+    def passing(*names):
+        return [matching.c[f"passes_{name}"] == 1 for name in names if name in filters]
+
+    def part(kind, value, *where, grouped=True):
+        return select(literal_column(f"'{kind}'").label("kind"), value.label("value"),
+                      func.count().label("n")).select_from(matching).where(*where).group_by(
+            *([value] if grouped else []))
+
+    def page_of(number):
+        chosen = (select(matching.c.session_id, matching.c.date_debut, matching.c.reference)
+                  .where(*passing(*filters)).order_by(matching.c.date_debut,
+                                                      matching.c.reference)
+                  .offset((number - 1) * per_page).limit(per_page).subquery())
+        return select(literal_column("'page'").label("kind"),
+                      func.cast(chosen.c.session_id, String).label("value"),
+                      func.row_number().over(order_by=(chosen.c.date_debut, chosen.c.reference))
+                      .label("n"))
+
+    def others(name):
+        return passing(*[other for other in filters if other != name])
+
+    columns = {"dispositif": matching.c.dispositif, "departement": matching.c.departement,
+               "organisme": matching.c.organisme_id}
+    statement = union_all(
+        part("total", literal_column("NULL"), *passing(*filters), grouped=False),
+        part("dispositif", columns["dispositif"], *others("dispositif")),
+        part("departement", columns["departement"], *others("departement")),
+        part("organisme", func.cast(columns["organisme"], String), *others("organisme")),
+        page_of(page).subquery().select())
+    total, counts, ids = 0, {"dispositif": [], "departement": [], "organisme": []}, []
+    for kind, value, n in reading.execute(statement):
+        if kind == "total":
+            total = n
+        elif kind == "page":
+            ids.append((n, int(value)))
+        else:
+            counts[kind].append((value, n))
+    last = max(1, -(-total // per_page))
+    if page > last:  # beyond the last page: show the last one
+        page = last
+        ids = [(n, int(value)) for _kind, value, n in reading.execute(page_of(page))]
+    ids = [ident for _position, ident in sorted(ids)]
+    organismes = sorted(((int(o), n) for o, n in counts["organisme"]),
+                        key=lambda item: (-item[1], item[0]))[:30]
+    names = dict(reading.execute(select(Structure.id, Structure.raison_sociale).where(
         Structure.id.in_([o for o, _ in organismes]))).all()) if organismes else {}
+    return total, _facets(reading, counts["dispositif"], counts["departement"],
+                          [(o, n, names.get(o)) for o, n in organismes]), page, ids
+
+
+def _facets(reading, dispositifs, departements, organismes,
+            capped: set[str] = frozenset()) -> dict[str, list[Facet]]:
+    labels = Dispositif.labels()
+    # The order of the former ORDER BY: NULL first on SQLite, last on PostgreSQL.
+    null_last = reading.get_bind().dialect.name == "postgresql"
     return {
-        "dispositif": [Facet(code or "", labels.get(code, code or "Non renseigné"), n)
-                       for code, n in dispositifs],
-        "departement": [Facet(code, code, n) for code, n in departements],
-        "organisme": [Facet(str(ident), names.get(ident, "?"), n) for ident, n in organismes],
+        "dispositif": [Facet(code or "", labels.get(code, code or "Non renseigné"), n,
+                             "dispositif" in capped)
+                       for code, n in sorted(dispositifs, key=lambda item: (
+                           (item[0] is None) == null_last, item[0] or "")) if n],
+        "departement": [Facet(code, code, n, "departement" in capped) for code, n in sorted(
+            (code, n) for code, n in departements if code is not None and n)],
+        "organisme": [Facet(str(ident), name or "?", n) for ident, n, name in organismes],
     }
 
 
@@ -421,4 +697,5 @@ def display_intitule(formation: Formation) -> str:
 
 
 __all__ = ["Criteria", "Result", "Row", "SearchError", "search_sessions", "install",
-           "uninstall", "keyword_condition", "display_intitule"]
+           "uninstall", "install_sessions", "uninstall_sessions", "reader",
+           "display_intitule"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from backoffice import clock, search
 from backoffice.extensions import db
@@ -206,3 +206,146 @@ def test_the_keyword_index_is_a_real_full_text_index(dialect):
         sql = db.session.scalar(text(
             "SELECT sql FROM sqlite_master WHERE name = 'formation_search'"))
         assert "fts5" in sql.lower()
+
+
+# -- the prescribers' mix (issue 13): the same page, total and facets on both databases ----
+def _mix(corpus):
+    of_a, of_b = corpus["of"]["a"].id, corpus["of"]["b"].id
+    every = {"dispositif": [("HSP", 1), ("conventionne_region", 3)],
+             "departement": [("33", 2), ("64", 2)], "organisme": [(of_a, 3), (of_b, 1)]}
+    hotel = {"dispositif": [("conventionne_region", 2)],
+             "departement": [("33", 1), ("64", 1)], "organisme": [(of_a, 2)]}
+
+    def one(dispositif, departement, organisme):
+        return {"dispositif": [(dispositif, 1)], "departement": [(departement, 1)],
+                "organisme": [(organisme, 1)]}
+
+    return [
+        # (criteria, page, per_page, total, the page's sessions in order, facets)
+        ({}, 1, 20, 4, ("petite", "hotel_bdx", "hotel_pau", "macon"), every),
+        ({"q": "hôtellerie"}, 1, 20, 2, ("hotel_bdx", "hotel_pau"), hotel),
+        ({"q": "hôtellerie caisse"}, 1, 20, 2, ("hotel_bdx", "hotel_pau"), hotel),
+        ({"departements": ["16", "17", "19", "23", "33"]}, 1, 20, 2, ("hotel_bdx", "macon"),
+         {"dispositif": [("conventionne_region", 2)], "departement": every["departement"],
+          "organisme": [(of_a, 2)]}),
+        ({"communes": ["pau", "47000", "Limoges"]}, 1, 20, 2, ("petite", "hotel_pau"),
+         {"dispositif": [("HSP", 1), ("conventionne_region", 1)],
+          "departement": every["departement"], "organisme": [(of_a, 1), (of_b, 1)]}),
+        ({"organismes": [of_b, of_b + 1000, of_b + 1001]}, 1, 20, 1, ("petite",),
+         {**one("HSP", "64", of_b), "organisme": every["organisme"]}),
+        ({"dispositif": "HSP"}, 1, 20, 1, ("petite",),
+         {**one("HSP", "64", of_b), "dispositif": every["dispositif"]}),
+        ({"q": "00254068"}, 1, 20, 1, ("hotel_bdx",), one("conventionne_region", "33", of_a)),
+        ({}, 3, 1, 4, ("hotel_pau",), every),                        # deep page
+        ({}, 9, 1, 4, ("macon",), every),                            # beyond: the last page
+        ({"q": "ÉDUCATIF"}, 1, 20, 1, ("petite",), one("HSP", "64", of_b)),   # accented word
+        ({"q": "chaux"}, 1, 20, 1, ("macon",), one("conventionne_region", "33", of_a)),  # rare
+        ({"q": "maçon", "include_ended": True}, 1, 20, 2, ("ended", "macon"),
+         {"dispositif": [("conventionne_region", 2)], "departement": [("33", 2)],
+          "organisme": [(of_a, 2)]}),
+        ({"q": "hôtellerie"}, 2, 1, 2, ("hotel_pau",), hotel),       # keyword, deep page
+        ({"q": "hôtellerie", "organismes": [of_a], "departements": ["64"]}, 1, 20, 1,
+         ("hotel_pau",), {"dispositif": [("conventionne_region", 1)],
+                          "departement": [("33", 1), ("64", 1)], "organisme": [(of_a, 1)]}),
+    ]
+
+
+def test_the_mix_of_queries_gives_the_same_page_total_and_facets_on_every_database(corpus):
+    """The queries of the benchmark's mix (issue 13) on the corpus: the page's sessions in
+    order, the total and each facet's values and counts in order, on SQLite and
+    PostgreSQL alike (a facet's counts ignore its own filter)."""
+    names = {session.id: name for name, session in corpus["sessions"].items()}
+    for criteria, page, per_page, total, rows, facets in _mix(corpus):
+        result = search.search_sessions(search.Criteria(**criteria), page=page,
+                                        per_page=per_page)
+        got = {name: [(int(f.value) if name == "organisme" else f.value, f.count)
+                      for f in result.facets[name]] for name in result.facets}
+        assert (result.total, tuple(names[i] for i in result.session_ids), got) == \
+            (total, rows, facets), criteria
+
+
+def test_a_search_sends_the_same_few_sql_statements_whatever_the_criteria(corpus):
+    """The total, the facets and the page in one to five statements, the page's rows in
+    three: a search no longer recounts the join once per facet (issue 13: 9 to 11)."""
+    counts = set()
+    for criteria, page, per_page, *_ in _mix(corpus):
+        statements = []
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            search.search_sessions(search.Criteria(**criteria), page=page, per_page=per_page)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        counts.add(len([s for s in statements if s != "BEGIN"]))
+    assert max(counts) <= 8, counts
+
+
+def test_the_searchable_sessions_follow_sessions_formations_and_communes(corpus):
+    """Moving a session, renaming a commune, changing a formation's dispositif or state:
+    the next search sees it (the table of searchable sessions follows by triggers)."""
+    s, formations = corpus["sessions"], corpus["formations"]
+    pau = corpus["communes"]["pau"]
+    pau.departement, pau.nom, pau.code_postal = "40", "Pau-Nouvelle", "40000"
+    db.session.commit()
+    assert found(departements=["40"]) == ids(corpus, "hotel_pau", "petite")
+    assert found(communes=["pau-nouvelle"]) == found(communes=["40000"]) == \
+        ids(corpus, "hotel_pau", "petite")
+    s["hotel_pau"].commune = corpus["communes"]["bordeaux"]
+    s["macon"].organisme_formateur = corpus["of"]["b"]
+    s["petite"].date_fin = clock.today() - dt.timedelta(days=1)
+    db.session.commit()
+    assert found(departements=["33"]) == ids(corpus, "hotel_bdx", "hotel_pau", "macon")
+    assert found(organismes=[corpus["of"]["b"].id]) == ids(corpus, "macon")
+    assert found(q="enfance") == [] and found(q="enfance", include_ended=True) == \
+        ids(corpus, "petite")
+    formations["hotel"].dispositif = "HSP"
+    formations["macon"].state = FormationState.ARCHIVEE
+    db.session.commit()
+    assert found(dispositif="HSP") == ids(corpus, "hotel_bdx", "hotel_pau")
+    assert found(q="maçon") == []
+    formations["macon"].state = FormationState.VALIDEE
+    f.create_published_session(formations["macon"], reference="00999999",
+                               commune=corpus["communes"]["bordeaux"])
+    db.session.commit()
+    assert found(q="00999999") == [s.id for s in formations["macon"].sessions
+                                   if s.reference == "00999999"]
+    assert len(found(q="maçon")) == 2
+    db.session.execute(text("DELETE FROM session WHERE reference = '00999999'"))
+    db.session.commit()
+    assert found(q="00999999") == []
+
+
+def test_search_reads_the_database_of_search_database_url(app, corpus, database_url,
+                                                           monkeypatch):
+    """SEARCH_DATABASE_URL (a read replica; here the same database): every statement of
+    a search goes to it, none to DATABASE_URL."""
+    monkeypatch.setitem(app.config, "SEARCH_DATABASE_URL", database_url)
+    hotel, petite = ids(corpus, "hotel_bdx", "hotel_pau"), ids(corpus, "petite")
+    on_main = []
+    listener = lambda *args: on_main.append(args[2])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        assert found(q="hotellerie") == hotel
+        assert found(dispositif="HSP") == petite
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert on_main == []
+    engine = app.extensions["search_engines"][database_url]
+    assert engine is not db.engine and str(engine.url).split("/")[-1] == \
+        str(db.engine.url).split("/")[-1]
+    search._close_reader()
+    engine.dispose()
+
+
+def test_without_keyword_large_counts_are_capped_and_shown_as_more_than(corpus, monkeypatch):
+    """Without keyword, a facet value and the total stop counting past their cap and show
+    « plus de … »; with a keyword (few sessions) they stay exact."""
+    monkeypatch.setattr(search, "CAP", 1)
+    monkeypatch.setattr(search, "TOTAL_CAP", 2)
+    result = search.search_sessions(search.Criteria())
+    assert (result.total, result.total_shown, len(result.rows)) == (3, "plus de 2", 4)
+    shown = {f.value: f.shown for f in result.facets["dispositif"]}
+    assert shown == {"HSP": "1", "conventionne_region": "plus de 1"}
+    exact = search.search_sessions(search.Criteria(q="hôtellerie"))
+    assert (exact.total, exact.total_shown) == (2, "2")
+    assert [f.shown for f in exact.facets["dispositif"]] == ["2"]

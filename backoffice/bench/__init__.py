@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-GROUPS: tuple[str, ...] = ("admin_lists", "writes")  # backoffice/bench/<group>.py
+GROUPS: tuple[str, ...] = ("search", "admin_lists", "writes")  # backoffice/bench/<group>.py
 
 
 @dataclasses.dataclass

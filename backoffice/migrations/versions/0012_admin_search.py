@@ -15,7 +15,7 @@ from alembic import op
 from backoffice.admin import text_index
 
 revision = "0012_admin_search"
-down_revision = "0010_task_queue"
+down_revision = "0011_search_sessions"
 branch_labels = None
 depends_on = None
 
