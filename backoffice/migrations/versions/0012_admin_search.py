@@ -8,7 +8,7 @@ The word indexes' DDL is ``backoffice.admin.text_index.install`` (also run by
 ``db.create_all()``).
 
 Revision ID: 0012_admin_search
-Revises: 0010_task_queue
+Revises: 0011_search_sessions
 """
 from alembic import op
 
