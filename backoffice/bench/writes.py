@@ -149,6 +149,8 @@ class Submissions:
                 db.session.execute(update(Candidate).where(Candidate.id == candidate_id)
                                    .values(last_activity_at=at))
             db.session.commit()
+            db.session.remove()
+            db.engine.dispose()  # the second application's connections, closed now
 
 
 # -- the publication check ---------------------------------------------------------------
