@@ -10,7 +10,7 @@ import html
 import re
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from backoffice import bench, clock
 from backoffice.models import StaffRole, TransitionLog
@@ -208,17 +208,9 @@ def _walk_to(client, url: str, clicks: int) -> str:
 
 
 def _count_queries(client, db, url) -> int:
-    statements = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with bench.QueryCounter(db.engine) as counter:
         assert client.get(url).status_code == 200
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
-    return len(statements)
+    return counter.count
 
 
 @pytest.mark.parametrize("endpoint", ["candidature", "transitionlog"])
