@@ -251,3 +251,31 @@ def test_reference_instant_comes_from_the_clock(db):
     latest = db.session.scalar(select(func.max(Candidature.updated_at)))
     assert latest <= AT
     assert latest >= AT - dt.timedelta(days=7)
+
+
+def test_search_indexes_are_whole_after_the_load_and_kept_in_step_after_it(db):
+    """The load drops the search and word indexes and builds them again at the end: every
+    searchable session and every candidate is in them, and their triggers work again."""
+    from backoffice import search
+    from backoffice.admin import text_index
+
+    generate()
+    searchable = db.session.scalar(
+        select(func.count()).select_from(Session).join(Formation).where(
+            Session.state == "active", Formation.state.in_(search.SEARCHABLE_FORMATION_STATES)))
+    assert searchable > 0
+    assert db.session.scalar(select(func.count()).select_from(search.SESSIONS)) == searchable
+    candidate = db.session.scalars(select(Candidate).order_by(Candidate.id)).first()
+    assert candidate.id in set(db.session.scalars(select(Candidate.id).where(
+        Candidate.id.in_(text_index.rows_matching(Candidate, candidate.nom)))))
+    formation = db.session.scalars(select(Formation).where(
+        Formation.state == FormationState.VALIDEE).order_by(Formation.id)).first()
+    word = name_key(formation.intitule.split()[0]).lower()
+    with clock.frozen(AT):
+        found = search.search_sessions(search.Criteria(q=word, include_ended=True),
+                                       per_page=10_000)
+    assert formation.id in {row.session.formation_id for row in found.rows}
+    candidate.nom = "Zyxwvut"  # the triggers are back: a change is found at once
+    db.session.commit()
+    assert set(db.session.scalars(select(Candidate.id).where(
+        Candidate.id.in_(text_index.rows_matching(Candidate, "zyxwvut"))))) == {candidate.id}
