@@ -1124,7 +1124,7 @@ class _Generator:
         else:
             db.session.execute(text(f"PRAGMA cache_size = {int(self.previous_cache)}"))
             db.session.commit()
-        self.step("Statistiques du planificateur (ANALYZE)", self.analyze)
+        self.step("Statistiques du planificateur (ANALYZE, VACUUM)", self.analyze)
         total = time.perf_counter() - started
         return self.report(total)
 
@@ -2589,6 +2589,7 @@ class _Generator:
     def rebuild_indexes(self) -> None:
         connection = db.session.connection()
         search.install(connection)
+        search.install_terms(connection)
         search.install_sessions(connection)
         text_index.install(connection)
 
@@ -2596,8 +2597,16 @@ class _Generator:
         """Planner statistics after the bulk load. Without them SQLite filters the
         candidature list by state through the (state, updated_at) index and sorts every
         matching row (2 s at scale 25 instead of 20 ms); PostgreSQL would wait for
-        autovacuum. (Both accept ANALYZE inside a transaction.)"""
-        db.session.execute(text("ANALYZE"))
+        autovacuum. (Both accept ANALYZE inside a transaction.) PostgreSQL: VACUUM too
+        (outside a transaction), which sets the visibility map of the loaded pages —
+        until autovacuum came by, every index-only scan of search (the open sessions, the
+        facets) read the table as well: 57 ms instead of 40 for a search without criteria."""
+        if not self.is_postgres:
+            db.session.execute(text("ANALYZE"))
+            return
+        db.session.commit()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM (ANALYZE)")
 
     # -- PostgreSQL ----------------------------------------------------------------------
     def reset_sequences(self) -> None:

@@ -208,6 +208,80 @@ def test_the_keyword_index_is_a_real_full_text_index(dialect):
         assert "fts5" in sql.lower()
 
 
+def test_postgresql_words_table_follows_the_documents(dialect, corpus):
+    """PostgreSQL reads a keyword's formations from ``formation_search_term`` (an index
+    alone): it holds each document's words, after an insert, a change of text and a
+    deletion, and two words find the formations holding both."""
+    if dialect != "postgresql":
+        pytest.skip("SQLite: the FTS5 table gives the ids itself")
+
+    def words(formation):
+        return set(db.session.scalars(text(
+            "SELECT term FROM formation_search_term WHERE formation_id = :id"
+        ).bindparams(id=formation.id)))
+
+    def documents(formation):
+        return set(db.session.scalar(text(
+            "SELECT tsvector_to_array(document) FROM formation_search WHERE formation_id = :id"
+        ).bindparams(id=formation.id)))
+
+    macon = corpus["formations"]["macon"]
+    assert {"macon", "bati", "ancien", "oeuvres", "chaux"} <= words(macon) == documents(macon)
+    macon.programme = "Chaux, pierre sèche, torchis"
+    db.session.commit()
+    assert "torchis" in words(macon) and words(macon) == documents(macon)
+    found = search.search_sessions(search.Criteria(q="Torchis chaux"))
+    assert {row.session.formation_id for row in found.rows} == {macon.id}
+    assert search.search_sessions(search.Criteria(q="torchis hôtel")).total == 0
+    draft = corpus["formations"]["draft"]
+    db.session.delete(corpus["sessions"]["draft"])
+    db.session.delete(draft)
+    db.session.commit()
+    assert not db.session.scalar(text(
+        "SELECT count(*) FROM formation_search_term WHERE formation_id = :id"
+    ).bindparams(id=draft.id))
+
+
+def test_organisme_facet_counters_follow_every_change(corpus):
+    """Without keyword nor other filter the organisme facet reads counters kept by
+    triggers: after sessions are added, cancelled, moved to another organisme and a
+    formation leaves the validated states, it still equals a count of the sessions."""
+    from sqlalchemy import func, select
+
+    from backoffice.models import Formation, Session, SessionState
+
+    def counted(include_ended):
+        condition = [Session.state == SessionState.ACTIVE,
+                     Formation.state.in_(search.SEARCHABLE_FORMATION_STATES)]
+        if not include_ended:
+            condition.append(Session.date_fin >= clock.today())
+        organisme = func.coalesce(Session.organisme_formateur_id,
+                                  Formation.organisme_formateur_id, Formation.structure_id)
+        return {str(o): n for o, n in db.session.execute(
+            select(organisme, func.count()).join(Formation).where(*condition)
+            .group_by(organisme))}
+
+    def facet(include_ended):
+        result = search.search_sessions(search.Criteria(include_ended=include_ended))
+        return {item.value: item.count for item in result.facets["organisme"]}
+
+    sessions, formations = corpus["sessions"], corpus["formations"]
+    of_c = f.create_structure(raison_sociale="GRETA Sud Aquitaine")
+    f.create_published_session(formations["macon"], organisme_formateur=of_c)
+    f.create_published_session(formations["petite"])
+    sessions["hotel_pau"].state = SessionState.ANNULEE
+    sessions["macon"].organisme_formateur = of_c
+    db.session.commit()
+    for include_ended in (False, True):
+        assert facet(include_ended) == counted(include_ended)
+    assert facet(False)[str(of_c.id)] == 2
+    formations["macon"].state = FormationState.ARCHIVEE
+    db.session.commit()
+    for include_ended in (False, True):
+        assert facet(include_ended) == counted(include_ended)
+    assert str(of_c.id) not in facet(True)
+
+
 # -- the prescribers' mix (issue 13): the same page, total and facets on both databases ----
 def _mix(corpus):
     of_a, of_b = corpus["of"]["a"].id, corpus["of"]["b"].id
