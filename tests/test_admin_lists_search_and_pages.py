@@ -15,7 +15,7 @@ from sqlalchemy import text
 from backoffice import bench, clock
 from backoffice.models import StaffRole, TransitionLog
 from tests.conftest import login
-from tests.factories import (create_candidate, create_candidature, create_formation,
+from tests.factories import (create_candidate, create_candidature, create_commune, create_formation,
                              create_member, create_session, create_staff, create_structure)
 
 NIR = "295057512345678"
@@ -270,3 +270,47 @@ def test_the_admin_lists_benchmark_runs(app, db):
     by_name = {figure.case.name: figure.queries for figure in figures}
     assert by_name["candidatures"] == by_name["candidatures, page 5 000"] \
         == by_name["candidatures, 100 par page"]
+
+
+def test_filters_on_related_rows_are_correlated_exists_not_joins(admin_client, db):
+    """« Département » and « Dispositif » of the candidatures' list test the candidature's
+    session's commune and formation: the right rows, combined with a state filter, through
+    an EXISTS per row rather than joins of the list's query with commune and formation."""
+    from flask_admin.contrib.sqla.filters import FilterEqual
+    from sqlalchemy import event
+
+    from backoffice.extensions import db as database
+    from backoffice.models import CandidatureState
+
+    pau = create_commune(departement="64", code_postal="64000", nom="Pau")
+    hsp = create_session(commune=pau, formation=create_formation(dispositif="HSP"))
+    other = create_session(formation=create_formation(dispositif="conventionne_region"))
+    expected = {create_candidature(session=hsp, state=CandidatureState.RETENUE).id}
+    create_candidature(session=hsp, state=CandidatureState.EN_ATTENTE_AVIS)
+    create_candidature(session=other, state=CandidatureState.RETENUE)
+    db.session.commit()
+    view = next(v for v in admin_client.application.extensions["admin"][0]._views
+                if getattr(v, "endpoint", None) == "candidature")
+
+    def arg(label, value, position):
+        for index, flt in enumerate(view._filters):
+            if flt.name == label and type(flt) is FilterEqual:
+                return {f"flt{position}_{view.get_filter_arg(index, flt)}": value}
+
+    statements = []
+
+    def grab(_conn, _cursor, statement, *_args):
+        if "FROM candidature" in statement:
+            statements.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", grab)
+    try:
+        for query in ({**arg("Département", "64", 0), **arg("État", "retenue", 1)},
+                      {**arg("Dispositif", "HSP", 0), **arg("État", "retenue", 1)}):
+            assert set(_ids(admin_client.get("/admin/candidature/", query_string=query))) \
+                == expected
+    finally:
+        event.remove(database.engine, "before_cursor_execute", grab)
+    listed = [s for s in statements if "LIMIT" in s]
+    assert listed and all("EXISTS" in s for s in listed)
+    assert not any(re.search(r"JOIN (commune|formation)\b", s) for s in listed)

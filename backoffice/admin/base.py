@@ -460,6 +460,30 @@ class SecureModelView(IdCheckMixin, ModelView):
     search_exact: tuple[str, ...] = ()
     search_words: str | None = None
 
+    def _apply_filters(self, query, count_query, joins, count_joins, filters):
+        """A filter on a related row's column (a candidature's session's formation's
+        dispositif, its session's commune's département) is a correlated EXISTS along the
+        relations instead of joins into the list's query: the database walks the list's
+        order and checks each row on primary keys. Joined, SQLite built a Bloom filter of
+        the 50,000 formations then scanned the candidatures (98 ms for « dispositif =
+        HSP » at scale 25; EXISTS: 0.3 ms) and PostgreSQL hashed the join (49 → 1.4 ms)."""
+        joined = []
+        for entry in filters:
+            flt = self._filters[entry[0]]
+            path = self._filter_joins.get(flt.key_name or flt.column, []) \
+                if isinstance(flt, sqla_filters.BaseSQLAFilter) else []
+            if not path or not all(hasattr(step, "property") for step in path):
+                joined.append(entry)
+                continue
+            condition = flt.apply(select(self.model.id), flt.clean(entry[2]), None).whereclause
+            for relation in reversed(path):
+                condition = (relation.any(condition) if relation.property.uselist
+                             else relation.has(condition))
+            query = query.filter(condition)
+            if count_query is not None:
+                count_query = count_query.filter(condition)
+        return super()._apply_filters(query, count_query, joins, count_joins, joined)
+
     def _apply_search(self, query, count_query, joins, count_joins, search):
         if not self.search_exact and self.search_words is None:
             return super()._apply_search(query, count_query, joins, count_joins, search)
