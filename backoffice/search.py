@@ -621,6 +621,9 @@ def search_sessions(criteria: Criteria, *, page: int = 1, per_page: int = 20,
                   capped=keyword is None)
 
 
+_POINT = aliased(EntryPoint)  # built once (an alias per call costs ~1.7 ms)
+
+
 def session_stats(session_ids: list[int], today: dt.date, reading=None) -> dict[int, tuple]:
     """Per session: the next entry point's date, the candidatures counted against the
     places and those places — for the next entry point when there is one (HSP)."""
@@ -630,7 +633,7 @@ def session_stats(session_ids: list[int], today: dt.date, reading=None) -> dict[
     upcoming = (select(EntryPoint.session_id, func.min(EntryPoint.date_entree).label("day"))
                 .where(EntryPoint.session_id.in_(session_ids), EntryPoint.date_entree >= today)
                 .group_by(EntryPoint.session_id).subquery())
-    point = aliased(EntryPoint)
+    point = _POINT
     rows = reading.execute(
         select(Session.id, upcoming.c.day, point.id, point.places, Session.places)
         .outerjoin(upcoming, upcoming.c.session_id == Session.id)
