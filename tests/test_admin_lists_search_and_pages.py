@@ -314,3 +314,25 @@ def test_filters_on_related_rows_are_correlated_exists_not_joins(admin_client, d
     listed = [s for s in statements if "LIMIT" in s]
     assert listed and all("EXISTS" in s for s in listed)
     assert not any(re.search(r"JOIN (commune|formation)\b", s) for s in listed)
+
+
+def test_row_actions_drawn_once_carry_each_rows_own_id(admin_client, db):
+    """The « voir / modifier / supprimer » buttons are drawn once per page and copied per
+    row: each row's links and delete form name that row, and no stand-in id is left."""
+    from backoffice.admin.base import DrawnOnceRowAction
+
+    ids = [create_formation().id for _ in range(3)]
+    db.session.commit()
+    page = admin_client.get("/admin/formation/")
+    assert page.status_code == 200 and DrawnOnceRowAction.STAND_IN not in page.text
+    rows = re.findall(r"<tr>(.*?)</tr>", page.text, re.S)[1:]
+    shown = []
+    for row in rows:
+        details = re.findall(r"details/\?id=(\d+)", row)
+        edits = re.findall(r"edit/\?id=(\d+)", row)
+        deleted = re.findall(r'name="id"[^>]*value="(\d+)"|value="(\d+)"[^>]*name="id"', row)
+        assert details and len(set(details)) == 1
+        assert set(edits) <= set(details)
+        assert {a or b for a, b in deleted} <= set(details)
+        shown.append(int(details[0]))
+    assert set(ids) <= set(shown)

@@ -29,6 +29,8 @@ import datetime as dt
 import decimal
 import json
 import re
+import secrets
+import types
 
 from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import AdminIndexView, expose
@@ -37,10 +39,11 @@ from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.contrib.sqla.validators import Unique
-from flask_admin.model import filters, typefmt
+from flask_admin.model import filters, template, typefmt
 from flask_admin.model.form import converts
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
+from markupsafe import Markup, escape
 from sqlalchemy import UniqueConstraint, and_, func, inspect, or_, select, union_all
 from sqlalchemy.exc import IntegrityError
 from stdnum.fr import siret as stdnum_siret
@@ -296,6 +299,26 @@ class IdCheckMixin:
         return None
 
 
+class DrawnOnceRowAction(template.TemplateLinkRowAction):
+    """A row's « voir », « modifier » or « supprimer » button, drawn by its macro
+    (templates/admin/model/row_actions.html) once per page for a stand-in id, then copied
+    for each row with the row's id put in: the same HTML, without two URL builds or a
+    delete form per row — they were 44 % of the time of a list of 100 rows (cProfile)."""
+
+    STAND_IN = f"rowid{secrets.token_hex(8)}"  # appears nowhere else in a page
+
+    def __init__(self, standard: template.TemplateLinkRowAction):
+        super().__init__(standard.template_name, standard.title)
+
+    def render(self, context, row_id, row):
+        drawn = g.setdefault("drawn_row_actions", {})
+        if self.template_name not in drawn:
+            view = context.resolve("admin_view")
+            stand_in = types.SimpleNamespace(**{view._primary_key: self.STAND_IN})
+            drawn[self.template_name] = str(super().render(context, self.STAND_IN, stand_in))
+        return Markup(drawn[self.template_name].replace(self.STAND_IN, str(escape(row_id))))
+
+
 class SecureModelView(IdCheckMixin, ModelView):
     roles: tuple[str, ...] = STAFF
     form_base_class = AdminForm
@@ -459,6 +482,12 @@ class SecureModelView(IdCheckMixin, ModelView):
     # ``column_searchable_list`` columns keep Flask-Admin's substring match.
     search_exact: tuple[str, ...] = ()
     search_words: str | None = None
+
+    def get_list_row_actions(self):
+        return [DrawnOnceRowAction(action)
+                if isinstance(action, template.TemplateLinkRowAction)
+                and action.template_name.startswith("row_actions.") else action
+                for action in super().get_list_row_actions()]
 
     def _apply_filters(self, query, count_query, joins, count_joins, filters):
         """A filter on a related row's column (a candidature's session's formation's
