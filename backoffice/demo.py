@@ -919,6 +919,7 @@ class _Generator:
         self._late_memberships: list[dict] = []
         self._reference_counters: dict[str, int] = {}
         self.log_rows: list[dict] = []
+        self._rendered: tuple = (None, None)  # (the last e-mail context, its bodies)
         self.message_rows: list[dict] = []
 
     # -- plumbing ------------------------------------------------------------------------
@@ -2448,8 +2449,11 @@ class _Generator:
                 self._email(recipient, context, "candidature", c["id"], log_id, at)
 
     def _email(self, recipient, context, related_type, related_id, log_id, at) -> None:
-        """The message ``notifications._notify`` queues for a transition."""
-        body_text, body_html = notifications.render_email("transition", **context)
+        """The message ``notifications._notify`` queues for a transition (its bodies do
+        not depend on the recipient: rendered once per context, as ``_notify`` does)."""
+        if self._rendered[0] is not context:  # held here: its id cannot be reused meanwhile
+            self._rendered = (context, notifications.render_email("transition", **context))
+        body_text, body_html = self._rendered[1]
         row = self._message(Channel.EMAIL, recipient, context["subject"], body_text, None,
                             related_type, related_id, f"transition:{log_id}:{recipient}", at)
         row["body_html"] = body_html
