@@ -228,7 +228,10 @@ def serve_command(host: str, port: int, no_scheduler: bool) -> None:
               help="Mesures de chaque cas (après un appel de préchauffage).")
 @click.option("--only", default=None,
               help="Ne mesurer qu'un groupe (search, admin_lists, writes).")
-def bench_command(scale: float, database_url: str | None, repeat: int, only: str | None) -> None:
+@click.option("--cases", "case_filter", default=None,
+              help="Ne mesurer que les cas dont le libellé contient ce texte (ex. « dépôt »).")
+def bench_command(scale: float, database_url: str | None, repeat: int, only: str | None,
+                  case_filter: str | None) -> None:
     """Mesure les performances (p50/p95/p99) à côté d'un pair naïf, dans le même passage."""
     from flask_migrate import upgrade
 
@@ -245,7 +248,7 @@ def bench_command(scale: float, database_url: str | None, repeat: int, only: str
         click.echo(f"Base : {db.engine.url.render_as_string(hide_password=True)} ({dialect}), "
                    f"échelle {scale:g}, {repeat} mesures par cas")
     figures = bench.run(bench.Context(app=app, scale=scale, database=dialect, repeat=repeat),
-                        only=only, out=click.echo)
+                        only=only, cases=case_filter, out=click.echo)
     counts = bench.summary(figures)
     click.echo(f"\nCibles atteintes : {counts['cibles_atteintes']} sur {counts['cibles']} ; "
                f"pairs naïfs battus : {counts['pairs_battus']} sur {counts['pairs']}.")

@@ -23,6 +23,10 @@ def test_the_search_group_runs_and_prints_its_table(app):
         assert len(figure.project) == 2 and figure.queries >= 1
     with_peer = [figure for figure in figures if figure.case.peer is not None]
     assert len(with_peer) == 13 and all(len(figure.peer) == 2 for figure in with_peer)
+    # --cases: only the cases whose label holds the text
+    chosen = bench.run(bench.Context(app=app, scale=0.01, database=db.engine.dialect.name,
+                                     repeat=1), only="search", cases="VENTE", out=lambda _: 0)
+    assert {figure.case.name for figure in chosen} == {n for n in names if "vente" in n}
     # The same sessions as the naive peer, where the naive LIKE means the same.
     with app.app_context():
         clock.set_now(clock.parse_instant(search_bench.DEMO_INSTANT))

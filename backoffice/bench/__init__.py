@@ -144,9 +144,10 @@ def table(figures: list[Figure], *, database: str) -> str:
     return "\n".join(lines)
 
 
-def run(context: Context, *, only: str | None = None, out=print) -> list[Figure]:
-    """Measure every case of every group (or of the group named ``only``), printing each
-    group's table as it ends."""
+def run(context: Context, *, only: str | None = None, cases: str | None = None,
+        out=print) -> list[Figure]:
+    """Measure every case of every group (or of the group named ``only``; only the cases
+    whose label contains ``cases``, if given), printing each group's table as it ends."""
     from backoffice.extensions import db
 
     figures: list[Figure] = []
@@ -155,9 +156,10 @@ def run(context: Context, *, only: str | None = None, out=print) -> list[Figure]
             continue
         module = importlib.import_module(f"backoffice.bench.{name}")
         with context.app.app_context():
-            cases = module.cases(context)
+            chosen = [case for case in module.cases(context)
+                      if not cases or cases.lower() in case.name.lower()]
             engine = Engine  # every engine: a group may use a second application
-            group = [measure(case, repeat=context.repeat, engine=engine) for case in cases]
+            group = [measure(case, repeat=context.repeat, engine=engine) for case in chosen]
             db.session.remove()
         if group:
             out(f"\n### {group[0].case.group}\n")
