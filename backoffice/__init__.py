@@ -10,6 +10,7 @@ own ``SECRET_KEY`` or ``PUBLIC_BASE_URL``. Requests whose ``Host`` is not in
 """
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -67,6 +68,9 @@ def create_app(config: type | dict | None = None) -> Flask:
     register_commands(app)
     from backoffice.database_errors import RetryOnce
     app.wsgi_app = RetryOnce(app.wsgi_app)  # a GET that lost the database runs once more
+    if app.config.get("GC_FREEZE_AT_START") and not app.testing:
+        gc.collect()
+        gc.freeze()  # see Config.GC_FREEZE_AT_START
     return app
 
 

@@ -41,6 +41,10 @@ class Config:
         "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'backoffice.sqlite3'}"
     )
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # A web worker's objects loaded at start (the application, rules, forms, mappers) live
+    # as long as it: gc.freeze() keeps the collector's full passes from walking them again
+    # and again (120 ms every ~20 requests of an admin list at scale 25; 27 ms frozen).
+    GC_FREEZE_AT_START = _env_bool("GC_FREEZE_AT_START", True)
     # SQLite only: how long a transaction waits for the write lock held by another one (a
     # job's batch, a page's save) before « database is locked » (see backoffice/sqlite.py).
     SQLITE_BUSY_TIMEOUT_MS = int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "30000"))
@@ -166,6 +170,7 @@ class Config:
 
 class TestingConfig(Config):
     TESTING = True
+    GC_FREEZE_AT_START = False  # hundreds of applications in one process: let them go
     SECRET_KEY = "test-secret-key"
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
     SERVER_NAME = "localhost"

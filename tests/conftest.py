@@ -16,6 +16,9 @@ from email import policy
 
 import pytest
 from aiosmtpd.controller import Controller
+
+# Applications created in tests with a dict config: no gc.freeze() (Config.GC_FREEZE_AT_START)
+os.environ.setdefault("GC_FREEZE_AT_START", "0")
 from sqlalchemy import text
 
 from backoffice import clock, create_app
