@@ -2592,6 +2592,8 @@ class _Generator:
 
     def rebuild_indexes(self) -> None:
         connection = db.session.connection()
+        if self.is_postgres:  # GIN and B-tree builds sort in memory (default: 64 MB)
+            connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
         search.install(connection)
         search.install_terms(connection)
         search.install_sessions(connection)
