@@ -62,24 +62,10 @@ def _plural(n: int, one: str, many: str) -> str:
     return f"{n} {one if n < 2 else many}"  # French: 0 and 1 take the singular
 
 
-def _batches(query, model, batch_size: int):
-    """Yield due objects in id order, one locked batch at a time."""
-    last_id = 0
-    while True:
-        batch_query = query.where(model.id > last_id).order_by(model.id).limit(batch_size)
-        if db.engine.dialect.name == "postgresql":
-            batch_query = batch_query.with_for_update(skip_locked=True, of=model)
-        batch = list(db.session.scalars(batch_query))
-        if not batch:
-            return
-        yield batch
-        last_id = batch[-1].id
-        tasks.pause_after_batch()
-
-
 def _id_batches(query, model, batch_size: int, columns=None):
-    """Yield the ``columns`` (by default ``(id, state)``) of the due rows of ``query`` in
-    id order, one locked batch at a time (as ``_batches``, without loading the objects)."""
+    """Yield the ``columns`` (by default ``(id, state)``; the id first) of the due rows of
+    ``query`` in id order, one locked batch at a time, as plain rows: no ORM object is
+    built (what the jobs read goes in their e-mails, or identifies the rows to change)."""
     last_id = 0
     columns = columns or (model.id, model.state)
     while True:
@@ -138,7 +124,8 @@ def remind_moderation(*, at, batch_size, dry_run) -> JobResult:
 
     seen = queued = 0
     moderators = _moderators()
-    for batch in _batches(query, Formation, batch_size):
+    columns = (Formation.id, Formation.reference, Formation.intitule, Formation.submitted_at)
+    for batch in _id_batches(query, Formation, batch_size, columns=columns):
         with keys_known("formation", [formation.id for formation in batch]):
             for formation in batch:
                 seen += 1
@@ -147,7 +134,7 @@ def remind_moderation(*, at, batch_size, dry_run) -> JobResult:
                     {email: f"rappel_moderation:{formation.id}:{submitted.isoformat()}:{email}"
                      for email in moderators}, "rappel_moderation",
                     subject=f"Formation à modérer depuis le {clock.format_local(submitted, '%d/%m/%Y')}",
-                    related=formation, formation=formation,
+                    related=("formation", formation.id), formation=formation,
                     submitted=clock.format_local(submitted))
         db.session.rollback() if dry_run else db.session.commit()
     return JobResult(seen, queued, f"{_plural(queued, 'rappel de modération envoyé', 'rappels de modération envoyés')} "
@@ -195,9 +182,10 @@ def remind_level1_validation(*, at, batch_size, dry_run) -> JobResult:
 
     seen = queued = 0
     validity = deadline("validation_niveau_1")
-    for batch in _batches(query.options(joinedload(Candidature.candidate),
-                                        joinedload(Candidature.session)),
-                          Candidature, batch_size):
+    columns = (Candidature.id, Candidature.reference, Candidature.submitted_at,
+               Candidature.prescriber_structure_id, Session.reference.label("session_reference"))
+    for batch in _id_batches(query.join(Session, Session.id == Candidature.session_id),
+                             Candidature, batch_size, columns=columns):
         validators = members_by_structure(  # one query per batch
             {candidature.prescriber_structure_id for candidature in batch},
             prescriber_profiles=(PrescriberProfile.N3,))
@@ -211,7 +199,7 @@ def remind_level1_validation(*, at, batch_size, dry_run) -> JobResult:
                     "rappel_validation",
                     subject=(f"Candidature {candidature.reference} à valider avant le "
                              f"{clock.format_local(expiry, '%d/%m/%Y')}"),
-                    related=candidature, candidature=candidature,
+                    related=("candidature", candidature.id), candidature=candidature,
                     expiry=clock.format_local(expiry))
         db.session.rollback() if dry_run else db.session.commit()
     return JobResult(seen, queued, f"{_plural(queued, 'rappel de validation envoyé', 'rappels de validation envoyés')}")
@@ -302,13 +290,16 @@ def purge_personal_data(*, at, batch_size, dry_run) -> JobResult:
     retention, notice = deadline("conservation_donnees"), deadline("preavis_purge")
     base = select(Candidate).where(Candidate.anonymised_at.is_(None))
     noticed = 0
-    for batch in _batches(base.where(_last_activity() <= at - retention + notice,
-                                     _last_activity() > at - retention,
-                                     Candidate.email.is_not(None)), Candidate, batch_size):
+    columns = (Candidate.id, Candidate.email, Candidate.prenom, Candidate.updated_at)
+    for batch in _id_batches(base.where(_last_activity() <= at - retention + notice,
+                                        _last_activity() > at - retention,
+                                        Candidate.email.is_not(None)), Candidate, batch_size,
+                             columns=columns):
         with keys_known("candidate", [candidate.id for candidate in batch]):
             for candidate in batch:
                 if queue_email(candidate.email, "preavis_purge", subject=(
-                        "Vos données seront bientôt supprimées"), related=candidate,
+                        "Vos données seront bientôt supprimées"),
+                        related=("candidate", candidate.id),
                         idempotency_key=f"preavis_purge:{candidate.id}:{candidate.updated_at.date()}",
                         candidate=candidate):
                     noticed += 1
