@@ -134,8 +134,9 @@ def remind_moderation(*, at, batch_size, dry_run) -> JobResult:
                     {email: f"rappel_moderation:{formation.id}:{submitted.isoformat()}:{email}"
                      for email in moderators}, "rappel_moderation",
                     subject=f"Formation à modérer depuis le {clock.format_local(submitted, '%d/%m/%Y')}",
-                    related=("formation", formation.id), formation=formation,
-                    submitted=clock.format_local(submitted))
+                    related=("formation", formation.id), reference=formation.reference,
+                    intitule=formation.intitule, submitted=clock.format_local(submitted),
+                    varying=("subject", "reference", "intitule", "submitted"))
         db.session.rollback() if dry_run else db.session.commit()
     return JobResult(seen, queued, f"{_plural(queued, 'rappel de modération envoyé', 'rappels de modération envoyés')} "
                                    f"pour {_plural(seen, 'formation en attente', 'formations en attente')}")
@@ -199,8 +200,11 @@ def remind_level1_validation(*, at, batch_size, dry_run) -> JobResult:
                     "rappel_validation",
                     subject=(f"Candidature {candidature.reference} à valider avant le "
                              f"{clock.format_local(expiry, '%d/%m/%Y')}"),
-                    related=("candidature", candidature.id), candidature=candidature,
-                    expiry=clock.format_local(expiry))
+                    related=("candidature", candidature.id),
+                    reference=candidature.reference,
+                    session_reference=candidature.session_reference,
+                    expiry=clock.format_local(expiry),
+                    varying=("subject", "reference", "session_reference", "expiry"))
         db.session.rollback() if dry_run else db.session.commit()
     return JobResult(seen, queued, f"{_plural(queued, 'rappel de validation envoyé', 'rappels de validation envoyés')}")
 
@@ -301,7 +305,7 @@ def purge_personal_data(*, at, batch_size, dry_run) -> JobResult:
                         "Vos données seront bientôt supprimées"),
                         related=("candidate", candidate.id),
                         idempotency_key=f"preavis_purge:{candidate.id}:{candidate.updated_at.date()}",
-                        candidate=candidate):
+                        prenom=candidate.prenom, varying=("prenom",)):
                     noticed += 1
         db.session.rollback() if dry_run else db.session.commit()
     seen = 0

@@ -16,6 +16,7 @@ import contextlib
 import contextvars
 
 from flask import current_app
+from markupsafe import escape
 from sqlalchemy import select
 
 from backoffice import clock
@@ -30,27 +31,88 @@ from backoffice.workflow import side_effect, side_effect_many
 HUB_DISPOSITIFS = (Dispositif.HSP, Dispositif.CONVENTIONNE_REGION)  # region-funded offer
 
 
-def render_email(template: str, **context) -> tuple[str, str]:
+def render_email(template: str, *, varying=(), **context) -> tuple[str, str]:
     """The text and HTML bodies of ``templates/emails/<template>``, rendered by the
     application's Jinja environment directly: an e-mail reads only the variables it is
-    given (no request, ``g``, or context processor; ``flask.render_template``'s context
-    update and signals cost more than the rendering itself, per message of a job)."""
+    given (no request, ``g`` or context processor; ``flask.render_template``'s context
+    update and signals cost more than the rendering itself, per message of a job).
+
+    ``varying``: the variables that change from one message of a job to the next, each a
+    string the templates only print (``{{ name }}``: no filter, test or attribute on it).
+    Within ``keys_known`` the bodies are then rendered once per template and other
+    variables (a *stencil*, markers in place of the varying ones) and each message's are
+    the stencil with its values put in, HTML-escaped in the HTML body as Jinja would."""
+    if varying and _stencils.get() is not None:
+        bodies = _from_stencil(template, context, varying)
+        if bodies is not None:
+            return bodies
+    return _render(template, context)
+
+
+def _render(template: str, context: dict) -> tuple[str, str]:
     environment = current_app.jinja_env
     return (environment.get_template(f"emails/{template}.txt").render(context),
             environment.get_template(f"emails/{template}.html").render(context))
 
 
+_MARKERS = ("\ue000{}\ue001", "\ue002{}\ue003")  # private-use characters: in no template
+_stencils: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "email_stencils", default=None)
+
+
+def _from_stencil(template: str, context: dict, varying) -> tuple[str, str] | None:
+    """The bodies of ``template`` from its stencil for the other variables of ``context``,
+    or ``None`` when they cannot be (a varying value empty or not a string, another value
+    not hashable, or a template that does more than print a varying variable)."""
+    values = {name: context[name] for name in varying}
+    if not all(isinstance(value, str) and value and "\ue000" not in value
+               for value in values.values()):
+        return None  # an empty value could change an {% if %}: rendered as it is
+    key = (template, tuple(sorted((name, value) for name, value in context.items()
+                                  if name not in values)))
+    stencils = _stencils.get()
+    try:
+        stencil = stencils.get(key)
+    except TypeError:  # an unhashable value: no stencil
+        return None
+    if stencil is None:
+        stencil = stencils[key] = _stencil(template, context, values)
+    if stencil is False:
+        return None
+    text, html = stencil
+    for name, value in values.items():
+        marker = _MARKERS[0].format(name)
+        text, html = text.replace(marker, value), html.replace(marker, str(escape(value)))
+    return text, html
+
+
+def _stencil(template: str, context: dict, values: dict) -> tuple[str, str] | bool:
+    """``template`` rendered with markers in place of ``values``, checked by a second
+    rendering with other markers: the same bodies, marker for marker, or ``False``."""
+    first, second = (_render(template, {**context, **{name: marker.format(name)
+                                                        for name in values}})
+                     for marker in _MARKERS)
+
+    def swapped(body: str) -> str:
+        for name in values:
+            body = body.replace(_MARKERS[0].format(name), _MARKERS[1].format(name))
+        return body
+    return first if tuple(map(swapped, first)) == second else False
+
+
 def transition_email_context(workflow, transition, *, description: str, reason: str | None,
                              at) -> dict:
-    """Subject and template context of the e-mail announcing a transition."""
+    """Subject and template context of the e-mail announcing a transition (``sentence``:
+    the description with a capital, as the e-mail's sentence starts)."""
     return {"subject": f"{workflow.label} : {transition.label}", "description": description,
+            "sentence": description[:1].upper() + description[1:],
             "transition": transition, "state_label": workflow.state_label(transition.target),
             "reason": reason, "at": clock.format_local(at)}
 
 
 def queue_email(recipient: str, template: str, *, subject: str, related=None,
                 idempotency_key: str | None = None, links: dict[str, str] | None = None,
-                **context) -> OutboundMessage | dict | None:
+                varying=(), **context) -> OutboundMessage | dict | None:
     """Queue one e-mail (once per ``idempotency_key`` when given). ``links`` are the
     single-use links, by template variable: rendered « lien masqué » in the stored bodies,
     kept sealed for the sending job. ``related``: the object the message is about, or its
@@ -66,7 +128,7 @@ def queue_email(recipient: str, template: str, *, subject: str, related=None,
         return None
     links = links or {}
     shown = placeholders(links)
-    bodies = render_email(template, subject=subject, **context, **shown)
+    bodies = render_email(template, subject=subject, varying=varying, **context, **shown)
     unused = [name for name, text in shown.items() if text not in bodies[0] + bodies[1]]
     if unused:
         raise ValueError(f"Le modèle {template} n'utilise pas le lien {', '.join(unused)}.")
@@ -92,20 +154,22 @@ def keys_known(related_type: str, related_ids):
     pending: list[dict] = []
     token = _known_keys.set(known)
     pending_token = _pending.set(pending)
+    stencils_token = _stencils.set({})
     try:
         yield
     finally:
         _known_keys.reset(token)
         _pending.reset(pending_token)
+        _stencils.reset(stencils_token)
     if pending:  # one INSERT (executemany), not one per message
         db.session.execute(OutboundMessage.__table__.insert(), pending)
 
 
 def queue_email_to_each(keys: dict[str, str], template: str, *, subject: str, related,
-                        **context) -> int:
+                        varying=(), **context) -> int:
     """The same e-mail to each recipient of ``keys`` (recipient → idempotency key), once
     per key: the keys checked in one query, the bodies rendered once (they do not depend
-    on the recipient). Returns how many were queued."""
+    on the recipient; ``varying``: see ``render_email``). Returns how many were queued."""
     leaked = [name for name, value in context.items() if isinstance(value, SecretUrl)]
     if leaked:
         raise ValueError(f"Lien à usage unique dans le contexte du courriel "
@@ -114,7 +178,7 @@ def queue_email_to_each(keys: dict[str, str], template: str, *, subject: str, re
     queued = queued_keys(keys.values())
     keys = {recipient: key for recipient, key in keys.items() if key not in queued}
     if keys:
-        bodies = render_email(template, subject=subject, **context)
+        bodies = render_email(template, subject=subject, varying=varying, **context)
         for recipient, key in keys.items():
             _add_email(recipient, subject, bodies, related=related, idempotency_key=key)
     return len(keys)
@@ -266,7 +330,8 @@ def _notify_each(model, notices, transition, reason, logs) -> None:
                                            reason=reason, at=at)
         queue_email_to_each({recipient: f"transition:{log_id}:{recipient}"
                              for recipient in recipients}, "transition",
-                            related=(related_type, ident), **context)
+                            related=(related_type, ident),
+                            varying=("description", "sentence"), **context)
 
 
 def _candidature_rows(ids, shared: dict) -> dict:
