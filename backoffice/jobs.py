@@ -62,22 +62,30 @@ def _plural(n: int, one: str, many: str) -> str:
     return f"{n} {one if n < 2 else many}"  # French: 0 and 1 take the singular
 
 
-def _id_batches(query, model, batch_size: int, columns=None):
+def _id_batches(query, model, batch_size: int, columns=None, ids=None):
     """Yield the ``columns`` (by default ``(id, state)``; the id first) of the due rows of
     ``query`` in id order, one locked batch at a time, as plain rows: no ORM object is
-    built (what the jobs read goes in their e-mails, or identifies the rows to change)."""
-    last_id = 0
+    built (what the jobs read goes in their e-mails, or identifies the rows to change).
+
+    The ids of the due rows are read first, in one query (or given: ``ids``), which the
+    database plans as one pass over its index of the due condition; each batch then reads
+    its rows by primary key with the due condition again, so a row that is no longer
+    due is left out, locked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (a row another
+    runner holds is left to it). A keyset query per batch (``id > last … ORDER BY id
+    LIMIT n``) made PostgreSQL walk the primary key, filtering (EXPLAIN ANALYZE of
+    avis_non_transmis' batch: 13,789 candidatures read for 500 due), and SQLite sort every
+    due row again for each batch."""
     columns = columns or (model.id, model.state)
-    while True:
+    if ids is None:
+        ids = list(db.session.scalars(query.with_only_columns(model.id).order_by(model.id)))
+    for start in range(0, len(ids), batch_size):
         batch_query = (query.with_only_columns(*columns)
-                       .where(model.id > last_id).order_by(model.id).limit(batch_size))
+                       .where(model.id.in_(ids[start:start + batch_size])).order_by(model.id))
         if db.engine.dialect.name == "postgresql":
             batch_query = batch_query.with_for_update(skip_locked=True, of=model)
         batch = db.session.execute(batch_query).all()
-        if not batch:
-            return
-        yield batch
-        last_id = batch[-1][0]
+        if batch:
+            yield batch
         tasks.pause_after_batch()
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import insert, literal, null, select, update
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -489,14 +489,17 @@ def fire(obj, transition_name: str, *, actor: User | None, reason: str | None = 
 def fire_many(model, rows, transition_name: str, *, reason: str | None = None,
               load=()) -> list[int]:
     """``fire(obj, transition_name, actor=None, reason=reason)`` on many rows of ``model``
-    (``rows``: their ``(id, state)``), set-based for the scheduled jobs: one UPDATE of the
-    rows still in a source state (state, version, ``horodatage:`` columns), one INSERT of
-    their ``TransitionLog`` rows; when the transition has side effects, each runs on the
-    whole batch in its set-based form (``side_effect_many``: plain rows, a constant number
-    of queries, the messages inserted in one statement) or, for an effect without one, the
+    (``rows``: their ``(id, state)``, locked by the caller: ``FOR UPDATE`` on PostgreSQL,
+    as the jobs' batches are), set-based for the scheduled jobs: one INSERT … SELECT of the
+    ``TransitionLog`` rows of those still in a source state (their ``from_state`` read
+    from the row, their ids returned), one UPDATE of the same rows (state, version,
+    ``horodatage:`` columns); when the transition has side effects, each runs on the whole
+    batch in its set-based form (``side_effect_many``: plain rows, a constant number of
+    queries, the messages inserted in one statement) or, for an effect without one, the
     changed objects are loaded (with the loader options ``load``) and each effect runs on
-    each, as ``fire`` does. Returns the ids changed; the others had left the source states. Only
-    for a transition without guard rule sets (``WorkflowError`` otherwise: use ``fire``)."""
+    each, as ``fire`` does. Returns the ids changed; the others had left the source
+    states. Only for a transition without guard rule sets (``WorkflowError`` otherwise:
+    use ``fire``)."""
     rows = list(rows)
     workflow = workflow_for(model)
     transition = workflow.transitions.get(transition_name)
@@ -515,32 +518,31 @@ def fire_many(model, rows, transition_name: str, *, reason: str | None = None,
     reason = (reason or "").strip() or None
     if transition.reason_required and not reason:
         raise WorkflowError(f"Un motif est obligatoire pour « {transition.label} ».")
-    sources = dict(rows)
     now = clock.now()
-    changed = set(db.session.scalars(
-        update(model).where(model.id.in_(list(sources)),
-                            model.state.in_(transition.sources))
+    due = (model.id.in_([ident for ident, _state in rows]), model.state.in_(transition.sources))
+    # The log of each row still in a source state, its from_state read from the row: one
+    # INSERT … SELECT, which returns the logs' ids (the effects' idempotency keys).
+    log_ids = dict(db.session.execute(
+        insert(TransitionLog).from_select(
+            ["object_type", "object_id", "transition", "from_state", "to_state", "actor_id",
+             "at", "reason"],
+            select(literal(workflow.object_type, TransitionLog.object_type.type), model.id,
+                   literal(transition.name, TransitionLog.transition.type), model.state,
+                   literal(transition.target, TransitionLog.to_state.type),
+                   null().label("actor_id"), literal(now, TransitionLog.at.type),
+                   literal(reason, TransitionLog.reason.type))
+            .where(*due).order_by(model.id))
+        .returning(TransitionLog.object_id, TransitionLog.id)).all())
+    if not log_ids:
+        return []
+    db.session.execute(
+        update(model).where(*due)
         .values(state=transition.target, version=model.version + 1,
                 **dict.fromkeys(transition.timestamps, now))
-        .returning(model.id).execution_options(synchronize_session=False)))
-    changed = [ident for ident, _state in rows if ident in changed]
-    if not changed:
-        return []
-    logs = [{"object_type": workflow.object_type, "object_id": ident,
-             "transition": transition.name, "from_state": sources[ident],
-             "to_state": transition.target, "actor_id": None, "at": now, "reason": reason}
-            for ident in changed]
-    db.session.execute(TransitionLog.__table__.insert(), logs)  # executemany: one statement
+        .execution_options(synchronize_session=False))
+    changed = [ident for ident, _state in rows if ident in log_ids]
     if not transition.effects:
         return changed
-    # The effects need the logs' ids (their messages' idempotency keys): read back in one
-    # query (RETURNING from an executemany would be one INSERT per row on SQLite).
-    log_ids = dict(db.session.execute(
-        select(TransitionLog.object_id, TransitionLog.id)
-        .where(TransitionLog.object_type == workflow.object_type,
-               TransitionLog.transition == transition.name, TransitionLog.at == now,
-               TransitionLog.object_id.in_(changed))
-        .order_by(TransitionLog.id)).all())  # the newest of each object
     from backoffice.notifications import keys_known
 
     with keys_known(model.__name__.lower(), changed):  # the effects' messages are about them
