@@ -1,9 +1,12 @@
 """The scheduled jobs and their schedule (one list: ``SCHEDULE``).
 
 Each job takes ``at`` (the instant it runs for), a batch size and ``dry_run``; selects
-due rows in SQL in id order (keyset batches, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL);
-commits per batch; changes states only through the workflow (so every change is in the
-transition log); and is idempotent: due rows are selected by state, and reminders carry
+due rows in SQL in id order (their ids in one query, then each batch by primary key with
+the due condition again, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL: ``_id_batches``), as
+plain rows of the columns it needs; commits per batch; changes states only through the
+workflow, set-based per batch (``workflow.fire_many``: every change is in the transition
+log, the e-mails of a batch rendered once per template and inserted in one statement);
+and is idempotent: due rows are selected by state, and reminders carry
 an idempotency key, so a second run at the same instant changes and sends nothing. A run
 killed mid-way left only whole batches committed: the next run finishes the work (the
 killed one is shown « Interrompue » once its heartbeat stops, see ``tasks.py``). After each

@@ -7,8 +7,11 @@ single-use link (``links.secret_url``) goes in ``queue_email(links={"url": …})
 the template context: the stored bodies, which staff read in the admin, show
 « lien masqué » in its place, and the real link is sealed until the message is handed to
 SMTP (see ``backoffice/links.py``). The side effects named in the
-workflow files (``effets:``) are registered here with ``@side_effect``. No message ever
-carries the NIR.
+workflow files (``effets:``) are registered here with ``@side_effect`` (and, for the
+scheduled jobs' batches, their set-based form with ``@side_effect_many``). Within
+``keys_known`` (a job's batch) the idempotency keys are read once, the e-mails of one
+template rendered from one stencil (``render_email(varying=…)``) and the messages
+inserted in one statement. No message ever carries the NIR.
 """
 from __future__ import annotations
 
