@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import insert, literal, null, select, update
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -217,6 +217,7 @@ GuardFn = Callable[..., Iterable[Any]]
 EffectFn = Callable[..., None]
 _guards: dict[str, GuardFn] = {}
 _effects: dict[str, EffectFn] = {}
+_batch_effects: dict[str, EffectFn] = {}
 
 
 def guard(name: str):
@@ -234,6 +235,20 @@ def side_effect(name: str):
 
     def decorator(fn: EffectFn) -> EffectFn:
         _effects[name] = fn
+        return fn
+    return decorator
+
+
+def side_effect_many(name: str):
+    """Register the set-based form of side effect ``name``, which ``fire_many`` runs
+    instead of the per-object one: ``fn(model, logs, *, transition, reason, shared)``, with
+    ``logs`` the ``{object id: (log id, at)}`` of the changed objects, in order, and
+    ``shared`` a dict the effects of one batch may keep what they read in. It reads what
+    it needs as plain rows (a constant number of queries per batch) and queues exactly the
+    messages the per-object form would queue for each object."""
+
+    def decorator(fn: EffectFn) -> EffectFn:
+        _batch_effects[name] = fn
         return fn
     return decorator
 
@@ -474,12 +489,17 @@ def fire(obj, transition_name: str, *, actor: User | None, reason: str | None = 
 def fire_many(model, rows, transition_name: str, *, reason: str | None = None,
               load=()) -> list[int]:
     """``fire(obj, transition_name, actor=None, reason=reason)`` on many rows of ``model``
-    (``rows``: their ``(id, state)``), set-based for the scheduled jobs: one UPDATE of the
-    rows still in a source state (state, version, ``horodatage:`` columns), one INSERT of
-    their ``TransitionLog`` rows; when the transition has side effects, the changed objects
-    are then loaded (with the loader options ``load``) and each effect runs on each, as
-    ``fire`` does. Returns the ids changed; the others had left the source states. Only
-    for a transition without guard rule sets (``WorkflowError`` otherwise: use ``fire``)."""
+    (``rows``: their ``(id, state)``, locked by the caller: ``FOR UPDATE`` on PostgreSQL,
+    as the jobs' batches are), set-based for the scheduled jobs: one INSERT … SELECT of the
+    ``TransitionLog`` rows of those still in a source state (their ``from_state`` read
+    from the row, their ids returned), one UPDATE of the same rows (state, version,
+    ``horodatage:`` columns); when the transition has side effects, each runs on the whole
+    batch in its set-based form (``side_effect_many``: plain rows, a constant number of
+    queries, the messages inserted in one statement) or, for an effect without one, the
+    changed objects are loaded (with the loader options ``load``) and each effect runs on
+    each, as ``fire`` does. Returns the ids changed; the others had left the source
+    states. Only for a transition without guard rule sets (``WorkflowError`` otherwise:
+    use ``fire``)."""
     rows = list(rows)
     workflow = workflow_for(model)
     transition = workflow.transitions.get(transition_name)
@@ -490,50 +510,59 @@ def fire_many(model, rows, transition_name: str, *, reason: str | None = None,
         raise WorkflowError(f"« {transition.label} » a des règles : une par une (fire).")
     if not rows:
         return []
-    # The system's right does not depend on the object: the first one tells.
-    first = db.session.get(model, rows[0][0])
-    if not may_fire(first, transition, None):
+    # The system's right does not depend on the object (``systeme`` is checked before the
+    # object is read, and every other condition is false without an actor).
+    if not may_fire(None, transition, None):
         raise PermissionDenied(f"Vous n'avez pas le droit de faire « {transition.label} » "
                                f"sur cet objet.")
     reason = (reason or "").strip() or None
     if transition.reason_required and not reason:
         raise WorkflowError(f"Un motif est obligatoire pour « {transition.label} ».")
-    sources = dict(rows)
     now = clock.now()
-    changed = set(db.session.scalars(
-        update(model).where(model.id.in_(list(sources)),
-                            model.state.in_(transition.sources))
+    due = (model.id.in_([ident for ident, _state in rows]), model.state.in_(transition.sources))
+    # The log of each row still in a source state, its from_state read from the row: one
+    # INSERT … SELECT, which returns the logs' ids (the effects' idempotency keys).
+    log_ids = dict(db.session.execute(
+        insert(TransitionLog).from_select(
+            ["object_type", "object_id", "transition", "from_state", "to_state", "actor_id",
+             "at", "reason"],
+            select(literal(workflow.object_type, TransitionLog.object_type.type), model.id,
+                   literal(transition.name, TransitionLog.transition.type), model.state,
+                   literal(transition.target, TransitionLog.to_state.type),
+                   null().label("actor_id"), literal(now, TransitionLog.at.type),
+                   literal(reason, TransitionLog.reason.type))
+            .where(*due).order_by(model.id))
+        .returning(TransitionLog.object_id, TransitionLog.id)).all())
+    if not log_ids:
+        return []
+    db.session.execute(
+        update(model).where(*due)
         .values(state=transition.target, version=model.version + 1,
                 **dict.fromkeys(transition.timestamps, now))
-        .returning(model.id).execution_options(synchronize_session=False)))
-    changed = [ident for ident, _state in rows if ident in changed]
-    if not changed:
-        return []
-    logs = [{"object_type": workflow.object_type, "object_id": ident,
-             "transition": transition.name, "from_state": sources[ident],
-             "to_state": transition.target, "actor_id": None, "at": now, "reason": reason}
-            for ident in changed]
-    db.session.execute(TransitionLog.__table__.insert(), logs)  # executemany: one statement
+        .execution_options(synchronize_session=False))
+    changed = [ident for ident, _state in rows if ident in log_ids]
     if not transition.effects:
         return changed
-    # The effects need the logs' ids (their messages' idempotency keys): read back in one
-    # query (RETURNING from an executemany would be one INSERT per row on SQLite).
-    logs = {log.object_id: log for log in db.session.scalars(
-        select(TransitionLog).where(TransitionLog.object_type == workflow.object_type,
-                                    TransitionLog.transition == transition.name,
-                                    TransitionLog.at == now,
-                                    TransitionLog.object_id.in_(changed))
-        .order_by(TransitionLog.id))}.values()  # the newest of each object
-    objects = {obj.id: obj for obj in db.session.scalars(
-        select(model).where(model.id.in_(changed)).options(*load)
-        .execution_options(populate_existing=True))}
     from backoffice.notifications import keys_known
 
     with keys_known(model.__name__.lower(), changed):  # the effects' messages are about them
-        for log in logs:
+        if all(effect in _batch_effects for effect in transition.effects):
+            # Set-based: each effect reads what it needs for the whole batch as plain rows.
+            batch_logs = {ident: (log_ids[ident], now) for ident in changed}
+            shared: dict = {}
             for effect in transition.effects:
-                _effects[effect](objects[log.object_id], transition=transition, actor=None,
-                                 reason=reason, log=log)
+                _batch_effects[effect](model, batch_logs, transition=transition,
+                                       reason=reason, shared=shared)
+        else:  # each effect on each object, as ``fire`` does
+            objects = {obj.id: obj for obj in db.session.scalars(
+                select(model).where(model.id.in_(changed)).options(*load)
+                .execution_options(populate_existing=True))}
+            log_objects = {log.id: log for log in db.session.scalars(
+                select(TransitionLog).where(TransitionLog.id.in_(list(log_ids.values()))))}
+            for ident in changed:
+                for effect in transition.effects:
+                    _effects[effect](objects[ident], transition=transition, actor=None,
+                                     reason=reason, log=log_objects[log_ids[ident]])
     db.session.flush()
     return changed
 

@@ -19,7 +19,8 @@ def _queue(db, recipient="of@exemple.fr"):
     formation = create_formation(intitule="Titre professionnel Carreleur-chapiste")
     with clock.frozen(NOW):
         message = queue_email(recipient, "rappel_moderation", subject="Formation à modérer",
-                              related=formation, formation=formation, submitted="01/03/2027")
+                              related=formation, reference=formation.reference,
+                              intitule=formation.intitule, submitted="01/03/2027")
     db.session.commit()
     return message
 

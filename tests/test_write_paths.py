@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from backoffice import bench, clock, demo, rules_engine, scheduler
 from backoffice.bench import QueryCounter
 from backoffice.extensions import db
-from backoffice.models import (Candidature, CandidatureState, OutboundMessage, Session,
-                               TransitionLog)
+from backoffice.models import (Candidate, Candidature, CandidatureState, Formation,
+                               OutboundMessage, Session, StaffRole, StructureKind, TransitionLog)
 from tests import factories as f
 from tests.conftest import csrf_token, login
 
@@ -117,3 +117,92 @@ def test_the_writes_group_of_the_benchmark_runs_and_leaves_the_data_as_it_was(ap
     db.session.remove()
     assert [db.session.scalar(select(func.count()).select_from(model))
             for model in (Candidature, OutboundMessage, TransitionLog)] == before
+
+
+def _due_rows_of_every_kind(rows: int) -> None:
+    """``rows`` due rows for each of the reminders, the level-1 expiry and the purge, at
+    MONDAY_10 (a level-3 validator in the authors' structure; a notice and an
+    anonymisation for each candidate)."""
+    structure = f.create_structure(kind=StructureKind.PRESCRIPTEUR,
+                                   prescriber_type="france_travail")
+    author = f.create_member(structure, profile_prescripteur="prescripteur_n1")
+    f.create_member(structure, profile_prescripteur="prescripteur_n3")
+    for _ in range(rows):
+        f.create_formation(state="en_attente_moderation",
+                           submitted_at=MONDAY_10 - dt.timedelta(days=10))
+        for days in (13, 16):  # reminded, then reminded and expired
+            with clock.frozen(MONDAY_10 - dt.timedelta(days=days)):
+                f.create_candidature(state="en_attente_validation", prescriber_user=author,
+                                     prescriber_structure=structure, submitted_at=clock.now())
+        for days in (2 * 365 + 5, 2 * 365 - 10):  # anonymised; noticed
+            with clock.frozen(MONDAY_10 - dt.timedelta(days=days)):
+                f.create_candidate(email=f"candidat{_}-{days}@exemple.fr")
+    db.session.commit()
+
+
+def test_reminders_expiry_and_purge_issue_the_same_statements_for_3_or_60_due_rows():
+    """The reminders, the level-1 expiry (an e-mail to each author) and the RGPD purge
+    (a notice, then the anonymisation) read what their e-mails need as plain rows, per
+    batch: the same statements whatever the batch's size, and every row handled."""
+    jobs = ("rappel_moderation", "rappel_validation_niveau_1",
+            "expiration_validation_niveau_1", "purge_rgpd")
+    counts = {}
+    f.create_staff(StaffRole.MODERATEUR)
+    for rows in (3, 60):
+        with clock.frozen(MONDAY_10):
+            _due_rows_of_every_kind(rows)
+            counts[rows] = {name: _statements_of_job(name, MONDAY_10) for name in jobs}
+        changed = {name: changed for name, (changed, _) in counts[rows].items()}
+        assert changed == {"rappel_moderation": rows, "rappel_validation_niveau_1": 2 * rows,
+                           "expiration_validation_niveau_1": rows, "purge_rgpd": rows}
+        # A reminder per formation and per candidature, an e-mail per expiry, a notice.
+        assert db.session.scalar(select(func.count()).select_from(OutboundMessage)) == 5 * rows
+        for model in (TransitionLog, OutboundMessage, Candidature, Candidate, Formation):
+            db.session.execute(model.__table__.delete())
+        db.session.commit()
+    assert {name: count for name, (_, count) in counts[60].items()} == \
+        {name: count for name, (_, count) in counts[3].items()}
+
+
+def test_a_batch_renders_its_e_mails_once_per_template_and_loads_no_object(monkeypatch):
+    """Within a batch, the e-mails of one template differ only by a few printed values:
+    each template is rendered a constant number of times per batch (a stencil, checked
+    once), not once per message, and what they print is read as plain rows, not as
+    objects of the ORM (3 or 60 due rows: the same renderings, no object loaded)."""
+    import jinja2
+    from sqlalchemy import event
+
+    renders, loads = {"n": 0}, {"n": 0}
+    real_render = jinja2.Template.render
+
+    def counting_render(self, *args, **kwargs):
+        renders["n"] += 1
+        return real_render(self, *args, **kwargs)
+
+    def count_load(*_args):
+        loads["n"] += 1
+
+    monkeypatch.setattr(jinja2.Template, "render", counting_render)
+    jobs = ("rappel_moderation", "rappel_validation_niveau_1",
+            "expiration_validation_niveau_1", "purge_rgpd")
+    f.create_staff(StaffRole.MODERATEUR)
+    counts = {}
+    models = (Candidature, Candidate, Formation, Session)
+    for model in models:
+        event.listen(model, "load", count_load)
+    try:
+        for rows in (3, 60):
+            with clock.frozen(MONDAY_10):
+                _due_rows_of_every_kind(rows)
+                renders["n"] = loads["n"] = 0
+                for name in jobs:
+                    assert scheduler.run_job(name, at=MONDAY_10, batch_size=500).status == "succes"
+            counts[rows] = (renders["n"], loads["n"])
+            for model in (TransitionLog, OutboundMessage, Candidature, Candidate, Formation):
+                db.session.execute(model.__table__.delete())
+            db.session.commit()
+    finally:
+        for model in models:
+            event.remove(model, "load", count_load)
+    assert counts[60] == counts[3]
+    assert counts[3][1] == 0

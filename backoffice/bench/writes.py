@@ -22,8 +22,8 @@ from backoffice.bench import Case, Context
 from backoffice.extensions import db
 from backoffice.models import (LIVE_CANDIDATURE_STATES, Candidate, Candidature,
                                CandidatureState, Channel, Dispositif, FollowUpStep, Formation,
-                               Membership, OutboundMessage, Session, SessionState, TransitionLog,
-                               User)
+                               FormationState, Membership, OutboundMessage, Session,
+                               SessionState, TransitionLog, User)
 from backoffice.services import catalogue
 
 GROUP = "Écritures et tâches planifiées"
@@ -170,11 +170,31 @@ def _publication_check(formation_id: int):
 
 # -- the scheduled jobs ---------------------------------------------------------------------
 def _peer_updates():
-    """The naive peers of two jobs: one plain UPDATE of the same due rows (no log, no
-    e-mail, no batches), rolled back."""
+    """The naive peers of five jobs: one plain UPDATE of the same due rows (no log, no
+    e-mail, no batches, no notice), rolled back."""
     today = clock.to_local(JOBS_AT).date()
     late = select(Session.id).where(Session.date_entree_tardive < today)
+    live_session = select(Session.id).where(
+        Session.formation_id == Formation.id, Session.state == SessionState.ACTIVE,
+        Session.date_fin >= today)
+    any_session = select(Session.id).where(Session.formation_id == Formation.id)
+    latest = (select(func.max(Candidature.updated_at))
+              .where(Candidature.candidate_id == Candidate.id).scalar_subquery())
     return {
+        "expiration_validation_niveau_1": update(Candidature).where(
+            Candidature.state == CandidatureState.EN_ATTENTE_VALIDATION,
+            Candidature.submitted_at <= JOBS_AT - jobs.deadline("validation_niveau_1"))
+        .values(state=CandidatureState.ANNULEE),
+        "archivage_formations": update(Formation).where(
+            Formation.state.in_([FormationState.VALIDEE, FormationState.MODIFIEE]),
+            exists(any_session), ~exists(live_session))
+        .values(state=FormationState.ARCHIVEE),
+        "purge_rgpd": update(Candidate).where(
+            Candidate.anonymised_at.is_(None),
+            func.coalesce(latest, Candidate.last_activity_at, Candidate.updated_at)
+            <= JOBS_AT - jobs.deadline("conservation_donnees"))
+        .values(nom="ANONYME", prenom="Candidat", email=None, telephone=None,
+                anonymised_at=JOBS_AT),
         "expiration_brouillons": update(Candidature).where(
             Candidature.state == CandidatureState.BROUILLON,
             Candidature.updated_at <= JOBS_AT - jobs.deadline("expiration_brouillon"))
