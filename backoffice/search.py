@@ -18,6 +18,12 @@ catalogue views, the admin, imports and raw SQL alike):
   "boulanger" where SQLite does not, and the guide asks for words as written. Both
   databases therefore index the same tokens: runs of ``[a-z0-9]`` after folding.
 
+On PostgreSQL the words of each document are also kept, by a trigger on
+``formation_search``, in ``formation_search_term(term, formation_id)``: a keyword's
+formations come from that B-tree alone (GIN gives no index-only scan). The searchable
+sessions are in ``formation_search_session`` (filters, facets and sort read only it) and
+their count per organisme in ``formation_search_organisme``, both kept by triggers.
+
 A formation being modified (``modifiee``) is found by its *validated* text (the
 ``validated_snapshot``), which is what search shows until the change is validated.
 Session attributes (dates, commune, places, state) are read live from the ``session``
