@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request, send_from_directory
 from flask_login import current_user, login_required
 from markupsafe import escape
 from sqlalchemy.exc import DataError, DBAPIError
@@ -22,6 +22,14 @@ bp = Blueprint("main", __name__)
 @login_required
 def home():
     return render_template("home.html", memberships=user_memberships(current_user))
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico before reading a page's <link rel="icon">: the same
+    SVG icon as the pages name (static/favicon.svg), without login."""
+    return send_from_directory(current_app.static_folder, "favicon.svg",
+                               mimetype="image/svg+xml", max_age=86400)
 
 
 # French title and text of each error page; a refusal of the input guard shows its own
