@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -72,12 +73,23 @@ def _backoffice(*args: str) -> list[str]:
     return [sys.executable, "-c", "from backoffice.cli import main; main()", *args]
 
 
+class Server:
+    def __init__(self, url: str, database: Path):
+        self.url, self.database = url, database
+
+    def rows(self, sql: str, *params) -> list[tuple]:
+        """Rows of the server's database (read only), to pick the demo data a flow uses."""
+        with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True) as connection:
+            return connection.execute(sql, params).fetchall()
+
+
 @pytest.fixture(scope="session")
-def base_url(tmp_path_factory):
+def server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} absent : apt-get install -y chromium")
     home = tmp_path_factory.mktemp("serveur")
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{home / 'backoffice.sqlite3'}",
+    database = home / "backoffice.sqlite3"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}",
            "BACKOFFICE_INSTANCE": str(home), "BACKOFFICE_DEFINITIONS": str(ROOT),
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop("TEST_DATABASE_URL", None)
@@ -97,13 +109,18 @@ def base_url(tmp_path_factory):
             if server.poll() is not None:
                 pytest.fail("le serveur s'est arrêté : " + (home / "serveur.log").read_text())
             time.sleep(0.2)
-    yield url
+    yield Server(url, database)
     server.terminate()
     server.wait(timeout=20)
     log.close()
     errors = [line for line in (home / "serveur.log").read_text().splitlines()
               if '" 500 ' in line or "Traceback" in line]
     assert not errors, "erreurs du serveur : " + "\n".join(errors)
+
+
+@pytest.fixture(scope="session")
+def base_url(server):
+    return server.url
 
 
 @pytest.fixture(scope="session")
