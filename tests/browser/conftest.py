@@ -153,8 +153,8 @@ class Checked:
         page.on("load", lambda p: self.unchecked.append(p.url))
 
     def page(self, page, shot: str | None = None) -> None:
-        """axe finds no WCAG 2.1 A/AA violation; at 390 px the page does not scroll
-        sideways; ``shot``: a PNG of the screen at desktop width into docs/screens/."""
+        """axe finds no WCAG 2.1 A/AA violation; no id is repeated; at 390 px the page
+        does not scroll sideways; ``shot``: a PNG of the screen at desktop width into docs/screens/."""
         page.wait_for_load_state("load")
         results = self.axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG_TAGS}})
         violations = results.response["violations"]
@@ -163,6 +163,11 @@ class Checked:
             + " | ".join(" ".join(node["target"]) + " : " + node.get("failureSummary", "")
                          .replace("\n", " ") for node in v["nodes"][:4])
             for v in violations)
+        duplicates = page.evaluate("""() => {
+            const seen = {}, twice = new Set();
+            document.querySelectorAll('[id]').forEach(e => { if (seen[e.id]) twice.add(e.id); seen[e.id] = 1; });
+            return Array.from(twice); }""")
+        assert not duplicates, f"{page.url} : identifiants répétés {duplicates}"
         if shot:
             SCREENS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENS / f"{shot}.png"))
