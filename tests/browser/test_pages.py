@@ -1,0 +1,72 @@
+"""Every screen of the administration and the pages of every account, opened in the
+browser: each passes axe (WCAG 2.1 A/AA), repeats no id and fits 390 px (Checked.page)."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+ADMIN_LISTS = [
+    "accountrequest", "affiliationrequest", "candidate", "candidature", "certification",
+    "commune", "delegation", "entrypoint", "formation", "habilitation", "jobrun",
+    "membership", "mfarecoverycode", "moderation-formations", "outboundmessage",
+    "personaldataaccess", "ratelimit", "referencingrequest", "regles", "rulesetversion",
+    "session", "structure", "taches", "token", "transitionlog", "user", "usersession",
+    "workflows",
+]
+SHOTS = {"formation": "admin-formations", "workflows": "admin-workflows",
+         "candidature": "admin-candidatures", "taches": "admin-taches"}
+
+
+def test_public_pages(anonymous, checked):
+    page = anonymous
+    page.goto("/connexion")
+    checked.page(page, shot="connexion")
+    page.get_by_role("button", name="Se connecter").click()
+    checked.page(page)
+    email = page.get_by_label("Adresse électronique")
+    expect(email).to_have_attribute("aria-invalid", "true")
+    page.get_by_role("link", name="Créer un compte").click()
+    checked.page(page)
+    page.goto("/mot-de-passe-oublie")
+    checked.page(page)
+    response = page.goto("/favicon.ico")
+    assert response.status == 200 and response.headers["content-type"].startswith("image/svg")
+    page.goto("/connexion")
+    checked.page(page)
+
+
+@pytest.mark.parametrize("email", ["of@demo.fr", "prescripteur2@demo.fr", "referent@demo.fr"])
+def test_account_pages(open_as, checked, email):
+    page = open_as(email)
+    for path in ("/", "/mon-compte", "/mes-structures"):
+        page.goto(path)
+        checked.page(page, shot="mon-compte" if path == "/mon-compte" and email == "of@demo.fr"
+                     else None)
+    page.set_viewport_size({"width": 390, "height": 844})
+    menu = page.get_by_role("button", name="Menu")
+    links = page.locator("#menu-principal")
+    expect(links).to_be_hidden()
+    menu.click()
+    expect(links).to_be_visible()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    page.get_by_role("link", name="Mon compte").click()
+    checked.page(page)
+    expect(page.locator("header [aria-current=page]")).to_have_text("Mon compte")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Aller au contenu principal")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+
+
+def test_every_admin_screen(open_as, checked):
+    page = open_as("admin@demo.fr")
+    for name in ADMIN_LISTS:
+        page.goto(f"/admin/{name}/")
+        checked.page(page, shot=SHOTS.get(name))
+    page.goto("/admin/formation/")
+    search = page.get_by_role("searchbox").or_(page.get_by_label("Rechercher")).first
+    expect(search).to_be_visible()
+    page.locator("table.model-list tbody tr").first.locator("a[title]").first.click()
+    checked.page(page)
+    page.goto("/admin/formation/")
+    page.locator("table.model-list tbody tr td a", has_text="").first
