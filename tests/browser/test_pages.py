@@ -58,15 +58,53 @@ def test_account_pages(open_as, checked, email):
     expect(skip).to_be_in_viewport()
 
 
-def test_every_admin_screen(open_as, checked):
+def test_every_admin_screen(open_as, checked, server):
     page = open_as("admin@demo.fr")
     for name in ADMIN_LISTS:
         page.goto(f"/admin/{name}/")
         checked.page(page, shot=SHOTS.get(name))
     page.goto("/admin/formation/")
-    search = page.get_by_role("searchbox").or_(page.get_by_label("Rechercher")).first
-    expect(search).to_be_visible()
-    page.locator("table.model-list tbody tr").first.locator("a[title]").first.click()
     checked.page(page)
-    page.goto("/admin/formation/")
-    page.locator("table.model-list tbody tr td a", has_text="").first
+    title = server.rows("SELECT intitule FROM formation ORDER BY id LIMIT 1")[0][0]
+    word = max(title.split(), key=len)
+    page.get_by_label("Rechercher").fill(word)
+    page.get_by_role("button", name="Chercher").click()
+    checked.page(page)
+    rows = page.locator("table.model-list tbody tr")
+    expect(rows.first).not_to_contain_text("Il n'y a aucun élément")
+    rows.first.get_by_title("Afficher L'enregistrement").click()
+    checked.page(page, shot="admin-formation-detail")
+    page.go_back()
+    checked.page(page)
+    rows.first.get_by_title("Modifier enregistrement").click()
+    checked.page(page, shot="admin-formation-edition")
+
+
+# Two texts overlap when their boxes share more than 1 px across and 3 px down (the two
+# lines of a state box touch by a pixel or two: line boxes include the leading).
+OVERLAPS = """() => Array.from(document.querySelectorAll('svg.bo-diagramme')).flatMap(svg => {
+  const frame = svg.getBoundingClientRect();
+  const boxes = Array.from(svg.querySelectorAll('text')).map(t => [t.textContent, t.getBoundingClientRect()]);
+  const faults = [];
+  boxes.forEach(([text, r], i) => {
+    if (r.left < frame.left - 1 || r.right > frame.right + 1 || r.top < frame.top - 1 || r.bottom > frame.bottom + 1)
+      faults.push(svg.getAttribute('aria-label') + ' : « ' + text + ' » coupé');
+    boxes.slice(i + 1).forEach(([other, o]) => {
+      const w = Math.min(r.right, o.right) - Math.max(r.left, o.left);
+      const h = Math.min(r.bottom, o.bottom) - Math.max(r.top, o.top);
+      if (w > 1 && h > 3) faults.push(svg.getAttribute('aria-label') + ' : « ' + text + ' » sur « ' + other + ' »');
+    });
+  });
+  return faults;
+})"""
+
+
+def test_workflow_diagrams_are_readable(open_as, checked):
+    """Graphviz lays the diagrams out: no label overlaps another, none is cut."""
+    page = open_as("moderateur@demo.fr")
+    page.goto("/admin/workflows/")
+    checked.page(page)
+    diagrams = page.locator("svg.bo-diagramme")
+    expect(diagrams).to_have_count(9)
+    faults = page.evaluate(OVERLAPS)
+    assert not faults, "\n".join(faults)
