@@ -16,8 +16,9 @@ One browser context per demo account, logged in once (the staff's second factor 
 code of the fixed clock, and a code is accepted once): tests of one role share its
 cookies, as one person's tabs would.
 
-Run alone with ``make test-browser`` (or ``pytest -m browser tests/browser``); the plain
-``pytest`` run leaves these tests out (``-m 'not browser'`` in pyproject.toml).
+Every module carries ``pytestmark = pytest.mark.browser``. Run alone with ``make
+test-browser`` (``pytest -m browser tests/browser``); the plain ``pytest`` run leaves these
+tests out (``-m 'not browser'`` in pyproject.toml), so CI runs them once.
 """
 from __future__ import annotations
 
@@ -48,12 +49,6 @@ STAFF = {"admin@demo.fr", "moderateur@demo.fr", "regles@demo.fr"}
 DESKTOP = {"width": 1280, "height": 900}
 PHONE_WIDTH = 390
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "tests/browser/" in str(item.fspath).replace(os.sep, "/"):
-            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(autouse=True)

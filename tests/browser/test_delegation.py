@@ -2,7 +2,10 @@
 to a third party (who receives a link), sees the delegation proposed, then revokes it."""
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
 
 GESTIONNAIRE = "referent@demo.fr"
 THIRD_PARTY_SIRET = "73282932000074"

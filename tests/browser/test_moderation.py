@@ -3,7 +3,10 @@ menu, asks the OF for a complement on one formation (with the comment it will re
 then validates another one from the queue."""
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
 
 MODERATOR = "moderateur@demo.fr"
 

@@ -3,7 +3,10 @@ its page (« Non retenue » without a motif is refused, « Retenue » is recorde
 at once from the list."""
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
 
 OF = "of@demo.fr"
 

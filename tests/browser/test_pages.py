@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+pytestmark = pytest.mark.browser
+
 ADMIN_LISTS = [
     "accountrequest", "affiliationrequest", "candidate", "candidature", "certification",
     "commune", "delegation", "entrypoint", "formation", "habilitation", "jobrun",

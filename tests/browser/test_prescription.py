@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
 
 LEVEL1, LEVEL3 = "prescripteur1@demo.fr", "prescripteur3@demo.fr"
 

@@ -2,7 +2,10 @@
 changes the rights of a member of the structure."""
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
 
 REFERENT = "referent@demo.fr"
 

@@ -4,7 +4,10 @@ its bar is full and shows the comparison), activates it with a comment, then goe
 the previous version from the history."""
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
 
 POLICY_OWNER = "regles@demo.fr"
 OLD = "il part à la corbeille après"
