@@ -173,9 +173,13 @@ class Checked:
             page.wait_for_function(f"window.innerWidth === {PHONE_WIDTH}")
             width = page.evaluate("document.documentElement.scrollWidth")
             if width > PHONE_WIDTH:
-                culprits = page.evaluate(f"""() => Array.from(document.querySelectorAll('body *'))
-                    .filter(e => e.getBoundingClientRect().right > {PHONE_WIDTH} + 1)
-                    .slice(-5).map(e => e.tagName + '.' + e.className + '#' + e.id)""")
+                culprits = page.evaluate(f"""() => {{
+                    const clipped = e => {{ for (let p = e.parentElement; p; p = p.parentElement)
+                        if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(p).overflowX)) return true;
+                        return false; }};
+                    return Array.from(document.querySelectorAll('body *'))
+                        .filter(e => e.getBoundingClientRect().right > {PHONE_WIDTH} + 1 && !clipped(e))
+                        .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id); }}""")
             assert width <= PHONE_WIDTH, f"{page.url} : {width} px de large à {PHONE_WIDTH} px ({culprits})"
         finally:
             page.set_viewport_size(size)
