@@ -147,9 +147,10 @@ class Checked:
     def watch(self, page) -> None:
         page.on("load", lambda p: self.unchecked.append(p.url))
 
-    def page(self, page, shot: str | None = None) -> None:
+    def page(self, page, shot: str | None = None, phone_shot: bool = False) -> None:
         """axe finds no WCAG 2.1 A/AA violation; no id is repeated; at 390 px the page
-        does not scroll sideways; ``shot``: a PNG of the screen at desktop width into docs/screens/."""
+        does not scroll sideways. ``shot``: a PNG of the screen at desktop width into
+        docs/screens/ (``phone_shot``: one at 390 px too, ``<shot>-telephone.png``)."""
         page.wait_for_load_state("load")
         page.mouse.move(0, 0)  # no hover left over from the last click
         results = self.axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG_TAGS}})
@@ -171,6 +172,8 @@ class Checked:
         page.set_viewport_size({"width": PHONE_WIDTH, "height": 844})
         try:
             page.wait_for_function(f"window.innerWidth === {PHONE_WIDTH}")
+            if shot and phone_shot:
+                page.screenshot(path=str(SCREENS / f"{shot}-telephone.png"))
             width = page.evaluate("document.documentElement.scrollWidth")
             if width > PHONE_WIDTH:
                 culprits = page.evaluate(f"""() => {{

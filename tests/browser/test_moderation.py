@@ -14,10 +14,10 @@ MODERATOR = "moderateur@demo.fr"
 def test_moderator_asks_a_complement_then_validates_from_the_queue(open_as, checked):
     page = open_as(MODERATOR)
     page.goto("/admin/")
-    checked.page(page, shot="admin-accueil")
+    checked.page(page)
     page.get_by_role("button", name="Offre de formation").click()
     page.get_by_role("link", name="File de modération").click()
-    checked.page(page, shot="admin-file-moderation")
+    checked.page(page, shot="admin-file-moderation", phone_shot=True)
     expect(page.locator("header [aria-current=page]")).to_have_text("File de modération")
 
     rows = page.locator("#action_form tbody tr")

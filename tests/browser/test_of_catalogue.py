@@ -47,7 +47,7 @@ def test_of_creates_publishes_a_formation_with_sessions(open_as, checked):
     expect(page.locator("[data-source-libelle=certification_id]")).to_have_text(
         f"Sélection : {chosen}")
     page.get_by_label("Lien web").fill("https://www.exemple.fr/soudeur-tig")
-    checked.page(page, shot="of-formation-form")
+    checked.page(page, shot="of-formation-form", phone_shot=True)
     page.get_by_role("button", name="Enregistrer").click()
     checked.page(page)
     expect(page.get_by_role("heading", level=1)).to_contain_text("Formation ")
@@ -62,7 +62,7 @@ def test_of_creates_publishes_a_formation_with_sessions(open_as, checked):
     page.locator("[data-champ=commune_id] .list-group-item").first.click()
     expect(page.locator("[data-source-libelle=commune_id]")).to_contain_text("Bordeaux")
     page.get_by_label("Nombre de places").fill("12")
-    checked.page(page, shot="of-session-form")
+    checked.page(page)
     page.get_by_role("button", name="Enregistrer").click()
     checked.page(page)
     expect(page.locator(".alert-success")).to_contain_text("ajoutée")
@@ -75,7 +75,7 @@ def test_of_creates_publishes_a_formation_with_sessions(open_as, checked):
     expect(page.locator(".alert-success")).to_contain_text("dupliquée")
     expect(page.get_by_label("Nombre de places")).to_have_value("12")
     page.goto(formation_url)
-    checked.page(page, shot="of-formation-sessions")
+    checked.page(page)
     expect(sessions).to_have_count(2)
 
     page.get_by_role("button", name="Publier").click()

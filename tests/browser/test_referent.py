@@ -28,7 +28,7 @@ def test_referent_validates_a_request_and_sets_rights(open_as, checked):
 
     member = page.locator("tr", has_text=name).first
     member.get_by_role("link", name="Droits").click()
-    checked.page(page, shot="referent-droits")
+    checked.page(page)
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Droits de {name}")
     select = page.locator("main form select").first
     options = select.locator("option")

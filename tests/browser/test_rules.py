@@ -17,10 +17,10 @@ NEW = "il sera mis à la corbeille après"
 def test_policy_owner_edits_tries_activates_and_rolls_back(open_as, checked):
     page = open_as(POLICY_OWNER)
     page.goto("/admin/regles/")
-    checked.page(page, shot="regles-liste")
+    checked.page(page)
     page.locator("h2", has_text="deadlines").locator("xpath=..").get_by_role(
         "link", name="Modifier et essayer").click()
-    checked.page(page, shot="regles-edition")
+    checked.page(page)
     content = page.get_by_label("Fichier rules/deadlines.yaml")
     text = content.input_value()
     assert OLD in text
@@ -30,6 +30,7 @@ def test_policy_owner_edits_tries_activates_and_rolls_back(open_as, checked):
     bar = page.get_by_role("progressbar", name="Objets examinés")
     expect(bar).to_have_attribute("aria-valuenow", "100", timeout=60_000)
     expect(page.locator("#essai")).to_contain_text("Comparaison avec la")
+    page.locator("#essai").scroll_into_view_if_needed()
     checked.page(page, shot="regles-essai")
 
     expect(page.get_by_label("Fichier rules/deadlines.yaml")).to_have_value(
@@ -44,7 +45,7 @@ def test_policy_owner_edits_tries_activates_and_rolls_back(open_as, checked):
     page.get_by_role("link", name="← Délais et échéances").click()
     checked.page(page)
     page.get_by_role("link", name="Historique").click()
-    checked.page(page, shot="regles-historique")
+    checked.page(page)
     previous = page.locator("tbody tr").nth(1)
     version = previous.locator("td").first.text_content().strip()
     previous.get_by_label(f"Pourquoi revenir à la version {version} ?").fill("Retour arrière")
