@@ -6,7 +6,7 @@ DEMO_SCALE ?= 0.1
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test test-sqlite test-postgres benchmark benchmark-queues clean
+.PHONY: install run test test-sqlite test-postgres test-browser benchmark benchmark-queues clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,14 @@ test-postgres: install
 	else \
 		echo "== TEST_DATABASE_URL non défini : tests PostgreSQL non lancés =="; \
 	fi
+
+# The browser suite (tests/browser): the real application served over demo data, driven in
+# Debian's Chromium (/usr/bin/chromium) by Playwright, axe-core on every page, at 390 px too;
+# it rewrites the screenshots of docs/screens/. Needs the Debian packages chromium and
+# graphviz (.ci/run installs them when missing).
+test-browser: install
+	@echo "== Tests dans le navigateur (Chromium) =="
+	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -m browser tests/browser
 
 # The project's benchmark (README, "Performance"): BENCH_DATABASE=URL, BENCH_SCALE=25.
 BENCH_SCALE ?= 25

@@ -203,6 +203,7 @@ def worker_command(once: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 @click.option("--no-scheduler", is_flag=True, help="Ne pas lancer les tâches planifiées.")
+@at_option
 @with_appcontext
 def serve_command(host: str, port: int, no_scheduler: bool) -> None:
     """Sert le back office (développement / démonstration), avec les tâches planifiées."""

@@ -1588,6 +1588,9 @@ class DefinitionForm(BaseForm):
         attributes: dict[str, Any] = {
             "class": "form-control" + (" is-invalid" if field.errors else "")}
         described = []
+        if field.errors:  # announced with the field: its errors first (templates/forms)
+            described.append(f"erreur-{field.id}")
+            attributes["aria-invalid"] = "true"
         if fdef.help:
             described.append(f"aide-{field.id}")
         if fdef.counter:

@@ -120,6 +120,8 @@ MATRIX: dict[str, tuple] = {
         None, "y yyy yyy yyy yyy yy yyy"),
     "main.home": ("/",
         "L YYY YYY YYY YYY YY YYY", None),
+    "main.favicon": ("/favicon.ico",
+        "Y YYY YYY YYY YYY YY YYY", None),
     "static": ("/static/forms.js",
         "Y YYY YYY YYY YYY YY YYY", None),
     # -- OF: catalogue and candidatures received ---------------------------------------------

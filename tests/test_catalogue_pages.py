@@ -168,8 +168,8 @@ def test_every_publication_failure_is_listed_with_its_message(logged, db, struct
     for violation in expected:
         assert str(escape(violation.message)) in page.text, violation.rule_id
     # on their fields too: the objectif field carries its message as a field error
-    assert re.search(r'invalid-feedback d-block">L&#39;objectif de la formation est '
-                     r'obligatoire\.', page.text)
+    assert re.search(r'invalid-feedback d-block" id="erreur-objectif">L&#39;objectif de la '
+                     r'formation est obligatoire\.', page.text)
     db.session.refresh(formation)
     assert formation.state == FormationState.BROUILLON
 

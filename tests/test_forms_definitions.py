@@ -127,8 +127,11 @@ def test_errors_are_summarised_at_the_top_and_shown_on_each_field(app):
     assert "Cochez au moins une année du cursus ouverte à l&#39;apprentissage." in summary
     field = html[html.index('id="champ-intitule"'):html.index('id="champ-objectif"')]
     assert 'class="form-control is-invalid"' in field
-    assert '<div class="invalid-feedback d-block">Ce champ compte 312 caractères, ' \
-           '300 au plus.</div>' in field
+    # the error is announced with the field: aria-invalid, aria-describedby naming it first
+    assert 'aria-invalid="true"' in field
+    assert 'aria-describedby="erreur-intitule aide-intitule compteur-intitule"' in field
+    assert '<div class="invalid-feedback d-block" id="erreur-intitule">Ce champ compte 312 ' \
+           'caractères, 300 au plus.</div>' in field
     assert ">312 / 300<" in field and "text-danger" in field
 
 
