@@ -122,6 +122,17 @@ def login(client, user_or_email, password: str = factories.PASSWORD, *,
     return response
 
 
+@pytest.fixture
+def admin_client(client, db):
+    """The test client logged in as an admin (password, then the second factor)."""
+    from backoffice.models import StaffRole
+
+    admin = factories.create_staff(StaffRole.ADMIN)
+    db.session.commit()
+    login(client, admin)
+    return client
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,9 +10,8 @@ import pytest
 from sqlalchemy import inspect
 
 from backoffice import siret
-from backoffice.models import StaffRole, Structure
+from backoffice.models import Structure
 from tests import factories
-from tests.conftest import login
 from tests.html_forms import form_data
 
 # One row per admin view that can edit: how to create a record, and one field to change
@@ -62,14 +61,6 @@ def _snapshot(obj) -> dict:
     skipped = {"updated_at", "version"}
     return {attr.key: getattr(obj, attr.key) for attr in inspect(type(obj)).column_attrs
             if attr.key not in skipped}
-
-
-@pytest.fixture
-def admin_client(client, db):
-    admin = factories.create_staff(StaffRole.ADMIN)
-    db.session.commit()
-    login(client, admin)
-    return client
 
 
 def _edit_page(client, endpoint, obj):

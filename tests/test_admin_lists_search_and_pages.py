@@ -13,21 +13,12 @@ import pytest
 from sqlalchemy import text
 
 from backoffice import bench, clock
-from backoffice.models import StaffRole, TransitionLog
-from tests.conftest import login
+from backoffice.models import TransitionLog
 from tests.factories import (create_candidate, create_candidature, create_commune, create_formation,
-                             create_member, create_session, create_staff, create_structure)
+                             create_member, create_session, create_structure)
 
 NIR = "295057512345678"
 DETAILS_ID = re.compile(r"details/\?id=(\d+)")
-
-
-@pytest.fixture
-def admin_client(client, db):
-    user = create_staff(StaffRole.ADMIN)
-    db.session.commit()
-    login(client, user)
-    return client
 
 
 def _ids(page) -> list[int]:

@@ -11,12 +11,12 @@ from sqlalchemy import event, func, select
 from backoffice import clock
 from backoffice.models import (AccountRequest, AffiliationRequest, Delegation, Habilitation,
                                JobRun, MfaRecoveryCode, OutboundMessage, RateLimit,
-                               ReferencingRequest, RuleSetVersion, StaffRole, Structure, Token,
+                               ReferencingRequest, RuleSetVersion, Structure, Token,
                                TransitionLog)
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token
 from tests.factories import (create_candidate, create_candidature, create_commune,
                              create_entry_point, create_formation, create_member,
-                             create_session, create_staff, create_structure, create_user)
+                             create_session, create_structure, create_user)
 
 NIR = "295057512345678"
 
@@ -24,14 +24,6 @@ NIR = "295057512345678"
 def _model_views(app):
     admin = app.extensions["admin"][0]
     return [view for view in admin._views if isinstance(view, ModelView)]
-
-
-@pytest.fixture
-def admin_client(client, db):
-    user = create_staff(StaffRole.ADMIN)
-    db.session.commit()
-    login(client, user)
-    return client
 
 
 @pytest.fixture
