@@ -532,12 +532,17 @@ def notify_third_party(obj, *, transition, actor, reason, log):
     _notify([obj.email_tiers], obj, transition, reason, log)
 
 
-@side_effect_many("notifier_tiers")
-def notify_third_parties(model, logs, *, transition, reason, shared):
+def _notify_delegations(model, logs, transition, reason, shared, recipient: str) -> None:
+    """Each delegation's e-mail to the address in its ``recipient`` column."""
     rows = _delegation_rows(logs, shared)
-    _notify_each(model, {ident: ([row.email_tiers], _describe_delegation(
+    _notify_each(model, {ident: ([getattr(row, recipient)], _describe_delegation(
         row.role, row.siret_etablissement)) for ident, row in rows.items()},
         transition, reason, logs)
+
+
+@side_effect_many("notifier_tiers")
+def notify_third_parties(model, logs, *, transition, reason, shared):
+    _notify_delegations(model, logs, transition, reason, shared, "email_tiers")
 
 
 @side_effect("notifier_delegant")
@@ -547,7 +552,4 @@ def notify_delegator(obj, *, transition, actor, reason, log):
 
 @side_effect_many("notifier_delegant")
 def notify_delegators(model, logs, *, transition, reason, shared):
-    rows = _delegation_rows(logs, shared)
-    _notify_each(model, {ident: ([row.granted_by_email], _describe_delegation(
-        row.role, row.siret_etablissement)) for ident, row in rows.items()},
-        transition, reason, logs)
+    _notify_delegations(model, logs, transition, reason, shared, "granted_by_email")
