@@ -68,7 +68,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     register_commands(app)
     from backoffice.database_errors import RetryOnce
     app.wsgi_app = RetryOnce(app.wsgi_app)  # a GET that lost the database runs once more
-    if app.config.get("GC_FREEZE_AT_START") and not app.testing:
+    if app.config.get("GC_FREEZE_AT_START"):
         gc.collect()
         gc.freeze()  # see Config.GC_FREEZE_AT_START
     return app
